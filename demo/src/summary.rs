@@ -1,0 +1,145 @@
+//! `summary`: poll `GET /api/v1/directives` and print a live per-city funnel table for every
+//! directive, redrawn in place on a terminal and appended otherwise.
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use clap::Args;
+use serde_json::Value;
+
+use crate::api::Api;
+
+const COLUMNS: &[(&str, &str)] = &[
+    ("queued", "queued"),
+    ("delivered", "deliv"),
+    ("accepted", "accept"),
+    ("checked_in", "chk_in"),
+    ("completed", "done"),
+    ("rejected", "reject"),
+    ("overdue", "overdue"),
+    ("cancelled", "cancel"),
+];
+
+#[derive(Args, Debug)]
+pub struct SummaryArgs {
+    /// hq-console base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub hq: String,
+    #[arg(long, default_value = "admin")]
+    pub admin_user: String,
+    #[arg(long, env = "FIELDOPS__AUTH__BOOTSTRAP_ADMIN_PASSWORD")]
+    pub admin_password: String,
+    /// Seconds between polls.
+    #[arg(long, default_value_t = 3)]
+    pub interval: u64,
+    /// Directives shown (newest first, as the API lists them).
+    #[arg(long, default_value_t = 10)]
+    pub limit: usize,
+    /// Print once and exit.
+    #[arg(long)]
+    pub once: bool,
+}
+
+pub async fn run(args: SummaryArgs) -> Result<()> {
+    let started = Instant::now();
+    let tty = std::io::stdout().is_terminal();
+    let mut api = Api::new(&args.hq)?.login(&args.admin_user, &args.admin_password).await?;
+    loop {
+        let r = api.get(&format!("/api/v1/directives?limit={}", args.limit.clamp(1, 500))).await;
+        let text = match r {
+            Ok(r) if r.status.as_u16() == 401 => {
+                api = Api::new(&args.hq)?.login(&args.admin_user, &args.admin_password).await?;
+                continue;
+            }
+            Ok(r) if r.status.is_success() => render(&r.body, started, args.interval),
+            Ok(r) => format!("summary: GET /api/v1/directives: {}\n", r.describe()),
+            Err(e) => format!("summary: {e:#}\n"),
+        };
+        let mut out = std::io::stdout().lock();
+        if tty && !args.once {
+            write!(out, "\x1b[2J\x1b[H")?;
+        }
+        write!(out, "{text}")?;
+        out.flush()?;
+        if args.once {
+            return Ok(());
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(args.interval.max(1))) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        }
+    }
+}
+
+/// The whole table for one poll.
+pub fn render(list: &Value, started: Instant, interval: u64) -> String {
+    let items = list["items"].as_array().cloned().unwrap_or_default();
+    let mut s = format!(
+        "fieldops directives: {} shown, +{}s (refresh every {interval}s, Ctrl-C to stop)\n",
+        items.len(),
+        started.elapsed().as_secs()
+    );
+    if items.is_empty() {
+        s.push_str("  (no directives yet)\n");
+    }
+    for d in &items {
+        s.push('\n');
+        s.push_str(&format!(
+            "{}  [{}]  status {}\n",
+            d["name"].as_str().unwrap_or("?"),
+            plain(&d["id"]),
+            plain(&d["status"])
+        ));
+        s.push_str(&format!("  {:<12}", "city"));
+        for (_, label) in COLUMNS {
+            s.push_str(&format!("{label:>8}"));
+        }
+        s.push_str(&format!("{:>8}{:>7}\n", "total", "done%"));
+        for c in d["by_city"].as_array().into_iter().flatten() {
+            s.push_str(&row(&plain(&c["city_id"]), &c["counts"]));
+        }
+        s.push_str(&row("all", &d["counts"]));
+    }
+    s
+}
+
+/// One table row; `overdue` is a subset of the open states, so it is not added to the total.
+fn row(label: &str, counts: &Value) -> String {
+    let n = |k: &str| counts[k].as_u64().unwrap_or(0);
+    let mut s = format!("  {label:<12}");
+    for (key, _) in COLUMNS {
+        s.push_str(&format!("{:>8}", n(key)));
+    }
+    let total: u64 = COLUMNS.iter().filter(|(k, _)| *k != "overdue").map(|(k, _)| n(k)).sum();
+    let pct = if total == 0 { 0.0 } else { 100.0 * n("completed") as f64 / total as f64 };
+    s.push_str(&format!("{total:>8}{pct:>6.0}%\n"));
+    s
+}
+
+fn plain(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_table_has_a_row_per_city_and_a_total() {
+        let list = json!({"items": [{"id": "dir_1", "name": "Q4 push", "status": "running",
+            "counts": {"queued": 1, "completed": 3, "overdue": 1},
+            "by_city": [{"city_id": "shanghai", "counts": {"queued": 1, "completed": 1}},
+                        {"city_id": "hangzhou", "counts": {"completed": 2}}]}], "next_cursor": null});
+        let out = render(&list, Instant::now(), 3);
+        assert!(out.contains("Q4 push  [dir_1]  status running"));
+        assert!(out.lines().any(|l| l.trim_start().starts_with("shanghai")));
+        let all = out.lines().find(|l| l.trim_start().starts_with("all")).unwrap();
+        assert!(all.ends_with("4    75%"), "{all}");
+    }
+}

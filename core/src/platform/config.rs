@@ -1,0 +1,117 @@
+//! Layered configuration: the defaults file (`config/base.toml`, compiled in), an optional overlay
+//! file named by `FIELDOPS_CONFIG`, then `FIELDOPS__SECTION__KEY` environment variables.
+//! `validate()` runs at load; secrets are `SecretString` and never printed.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+const BASE: &str = include_str!("../../../config/base.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub redis: RedisSettings,
+    pub http: HttpSettings,
+    pub auth: AuthSettings,
+    pub dispatch: DispatchSettings,
+    pub delivery: DeliverySettings,
+    pub field: FieldSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    pub url: SecretString,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RedisSettings {
+    pub url: SecretString,
+    pub prefix: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct HttpSettings {
+    pub host: String,
+    pub port: u16,
+    pub max_body_bytes: usize,
+    pub import_max_body_bytes: usize,
+    pub max_photo_bytes: usize,
+    pub shutdown_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    pub token_secret: SecretString,
+    pub token_ttl: String,
+    pub bootstrap_admin_username: String,
+    pub bootstrap_admin_password: SecretString,
+    pub cookie_secure: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DispatchSettings {
+    pub batch_size: usize,
+    pub relay_batch: i64,
+    pub poll_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeliverySettings {
+    pub block_ms: u64,
+    pub read_count: usize,
+    pub reclaim_idle_ms: u64,
+    pub consumer_name: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct FieldSettings {
+    pub checkin_radius_m: f64,
+}
+
+impl Settings {
+    /// Loads the layers for a service whose default port is `default_port`, then validates.
+    pub fn load(default_port: u16) -> anyhow::Result<Settings> {
+        let mut builder = config::Config::builder()
+            .set_default("http.port", default_port)?
+            .add_source(config::File::from_str(BASE, config::FileFormat::Toml));
+        if let Ok(overlay) = std::env::var("FIELDOPS_CONFIG") {
+            builder = builder.add_source(config::File::with_name(&overlay).required(true));
+        }
+        let settings: Settings = builder
+            .add_source(
+                config::Environment::with_prefix("FIELDOPS")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true),
+            )
+            .build()?
+            .try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// The defaults file alone (tests start from this and override fields).
+    pub fn defaults() -> Settings {
+        config::Config::builder()
+            .set_default("http.port", 0)
+            .and_then(|b| b.add_source(config::File::from_str(BASE, config::FileFormat::Toml)).build())
+            .and_then(|c| c.try_deserialize())
+            .expect("config/base.toml is valid")
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.auth.token_secret.expose_secret().len() < 32 {
+            anyhow::bail!("auth.token_secret must be set to at least 32 bytes (FIELDOPS__AUTH__TOKEN_SECRET)");
+        }
+        crate::domain::Duration::parse(&self.auth.token_ttl)
+            .map_err(|e| anyhow::anyhow!("auth.token_ttl: {e}"))?;
+        if self.dispatch.batch_size == 0 || self.dispatch.relay_batch <= 0 {
+            anyhow::bail!("dispatch.batch_size and dispatch.relay_batch must be positive");
+        }
+        if !(self.field.checkin_radius_m > 0.0) {
+            anyhow::bail!("field.checkin_radius_m must be positive");
+        }
+        Ok(())
+    }
+}

@@ -47,26 +47,30 @@ impl Directory {
         Ok(())
     }
 
-    /// Create the user, or find the id of the existing one.
-    pub async fn ensure(&mut self, api: &Api, user: Value) -> Result<String> {
+    /// Create the user, or find the id of the existing one; an existing user whose id is
+    /// not `needed` is fine without it.
+    pub async fn ensure(&mut self, api: &Api, user: Value, needed: bool) -> Result<Option<String>> {
         let username = user["username"].as_str().unwrap_or_default().to_string();
         let r = api.post("/api/v1/users", &user, &format!("seed-user-{username}")).await?;
         if r.status.is_success() {
             let id = id_of(&r.body).ok_or_else(|| anyhow!("user {username}: answer has no id"))?;
             self.ids.insert(username, id.clone());
-            return Ok(id);
+            return Ok(Some(id));
         }
         if r.status.as_u16() != 409 {
             bail!("user {username}: {}", r.describe());
         }
         if let Some(id) = self.ids.get(&username) {
-            return Ok(id.clone());
+            return Ok(Some(id.clone()));
+        }
+        if !needed {
+            return Ok(None);
         }
         if !self.listed {
             self.listed = true;
             self.list_all(api).await;
         }
-        self.ids.get(&username).cloned().ok_or_else(|| {
+        self.ids.get(&username).cloned().map(Some).ok_or_else(|| {
             anyhow!(
                 "user {username} exists but its id is unknown (no GET /api/v1/users and no {}); \
                  reset the database or restore that file",
@@ -120,7 +124,7 @@ pub async fn seed_city_people(
     dir.ensure(api, json!({
         "username": format!("{}-manager", city.short), "password": DEMO_PASSWORD,
         "display_name": format!("{} City Manager", city.name_en), "role": "city_manager", "city_id": city.id,
-    }))
+    }), false)
     .await?;
     let mut agents = Vec::new();
     for i in 0..args.agents_per_city {
@@ -135,8 +139,9 @@ pub async fn seed_city_people(
                 "username": username, "password": DEMO_PASSWORD,
                 "display_name": format!("{} Agent {:02}", city.name_en, i + 1), "role": "agent",
                 "city_id": city.id, "team_id": team_id, "home": {"lat": lat, "lon": lon},
-            }))
-            .await?;
+            }), true)
+            .await?
+            .unwrap_or_default();
         agents.push(Agent { id, team_id });
     }
     eprintln!("seed:   1 manager, {} agents", agents.len());
@@ -146,8 +151,8 @@ pub async fn seed_city_people(
 /// HQ users without a city: `strategist` and `coo`.
 pub async fn seed_hq_people(api: &Api, dir: &mut Directory) -> Result<()> {
     for (username, role, name) in [("strategist", "hq_strategist", "HQ Strategist"), ("coo", "coo", "Chief Operating Officer")] {
-        dir.ensure(api, json!({"username": username, "password": DEMO_PASSWORD, "display_name": name, "role": role}))
-            .await?;
+        let user = json!({"username": username, "password": DEMO_PASSWORD, "display_name": name, "role": role});
+        dir.ensure(api, user, false).await?;
     }
     eprintln!("seed: HQ users strategist, coo");
     Ok(())

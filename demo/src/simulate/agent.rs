@@ -75,8 +75,7 @@ pub async fn run(mut ctx: Ctx, username: String) {
         if rng.gen_bool(ctx.args.intel_rate.clamp(0.0, 1.0)) {
             agent.intel(&ctx, &mut rng).await;
         }
-        if !agent.tasks.is_empty() {
-            let i = rng.gen_range(0..agent.tasks.len());
+        if let Some(i) = agent.next_task(&mut rng) {
             agent.step(&ctx, i, &mut rng).await;
         }
     }
@@ -105,6 +104,20 @@ impl Agent {
         }
         let mut seen = std::collections::HashSet::new();
         self.tasks.retain(|t| seen.insert(t["id"].to_string()));
+    }
+
+    /// The task to work on: the one furthest along (so a started visit is finished before
+    /// the next begins), ties broken at random.
+    fn next_task(&self, rng: &mut StdRng) -> Option<usize> {
+        let rank = |t: &Value| match t["status"].as_str() {
+            Some("checked_in") => 3,
+            Some("accepted") => 2,
+            _ if t["assignee_id"].is_null() => 0,
+            _ => 1,
+        };
+        let best = self.tasks.iter().map(rank).max()?;
+        let candidates: Vec<usize> = (0..self.tasks.len()).filter(|&i| rank(&self.tasks[i]) == best).collect();
+        Some(candidates[rng.gen_range(0..candidates.len())])
     }
 
     /// Move task `i` one transition forward; drop it when done or refused.

@@ -7,7 +7,8 @@
 # Environment (all optional): FIELDOPS__DATABASE__URL, FIELDOPS__REDIS__URL (see
 # ensure-services.sh), FIELDOPS__AUTH__TOKEN_SECRET (random per run by default),
 # FIELDOPS__AUTH__BOOTSTRAP_ADMIN_PASSWORD (default demo-admin-password),
-# DEMO_CITIES (comma-separated city ids, default all), DEMO_SIMULATE=0 to run no simulator.
+# DEMO_CITIES (comma-separated city ids, default all), DEMO_SIMULATE=0 to run no simulator,
+# DEMO_HQ_PORT / DEMO_AGENT_PORT / DEMO_DISPATCHER_PORT (default 8080 / 8081 / 8082).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -15,9 +16,10 @@ cd "$ROOT"
 LOGS="$ROOT/.run/logs"
 BIN="$ROOT/target/release"
 CITIES="${DEMO_CITIES:-all}"
-HQ=http://127.0.0.1:8080
-AGENT_API=http://127.0.0.1:8081
-SERVICES=(dispatcher:8082 hq-console:8080 city-agent-api:8081)
+HQ_PORT="${DEMO_HQ_PORT:-8080}" AGENT_PORT="${DEMO_AGENT_PORT:-8081}" DISPATCHER_PORT="${DEMO_DISPATCHER_PORT:-8082}"
+HQ="http://127.0.0.1:$HQ_PORT"
+AGENT_API="http://127.0.0.1:$AGENT_PORT"
+SERVICES=("dispatcher:$DISPATCHER_PORT" "hq-console:$HQ_PORT" "city-agent-api:$AGENT_PORT")
 
 log() { echo "demo: $*" >&2; }
 
@@ -105,4 +107,7 @@ cat <<MSG
 
 MSG
 sleep 3
-"$BIN/fieldops-demo" summary --hq "$HQ" --admin-user "$ADMIN" --admin-password "$ADMIN_PW"
+# In the background plus `wait`, so a SIGTERM/SIGINT sent to this script alone is handled at once.
+"$BIN/fieldops-demo" summary --hq "$HQ" --admin-user "$ADMIN" --admin-password "$ADMIN_PW" &
+PIDS+=("$!")
+wait "$!"

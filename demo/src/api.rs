@@ -58,15 +58,24 @@ impl Api {
             .timeout(Duration::from_secs(60))
             .connect_timeout(Duration::from_secs(5))
             .build()?;
-        Ok(Self { http, base: base.trim_end_matches('/').to_string(), token: None, user: Value::Null })
+        Ok(Self {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            token: None,
+            user: Value::Null,
+        })
     }
 
     /// `POST /api/v1/auth/login`; keeps the token for later calls.
     pub async fn login(mut self, username: &str, password: &str) -> Result<Self> {
         let body = json!({"username": username, "password": password});
-        let resp = self.send(Method::POST, "/api/v1/auth/login", Some(&body), None).await?;
+        let resp = self
+            .send(Method::POST, "/api/v1/auth/login", Some(&body), None)
+            .await?;
         let body = resp.ok(&format!("login as {username} at {}", self.base))?;
-        let token = body["token"].as_str().ok_or_else(|| anyhow!("login answer has no token"))?;
+        let token = body["token"]
+            .as_str()
+            .ok_or_else(|| anyhow!("login answer has no token"))?;
         self.token = Some(token.to_string());
         self.user = body["user"].clone();
         Ok(self)
@@ -81,17 +90,32 @@ impl Api {
     }
 
     pub async fn post(&self, path: &str, body: &Value, idempotency_key: &str) -> Result<Resp> {
-        self.send(Method::POST, path, Some(body), Some(idempotency_key)).await
+        self.send(Method::POST, path, Some(body), Some(idempotency_key))
+            .await
     }
 
     /// POST a binary body (a photo), once.
-    pub async fn post_bytes(&self, path: &str, bytes: &'static [u8], content_type: &str, key: &str) -> Result<Resp> {
+    pub async fn post_bytes(
+        &self,
+        path: &str,
+        bytes: &'static [u8],
+        content_type: &str,
+        key: &str,
+    ) -> Result<Resp> {
         let url = format!("{}{}", self.base, path);
-        let mut req = self.http.post(&url).header("Content-Type", content_type).header("Idempotency-Key", key);
+        let mut req = self
+            .http
+            .post(&url)
+            .header("Content-Type", content_type)
+            .header("Idempotency-Key", key);
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }
-        let r = req.body(bytes).send().await.with_context(|| format!("POST {url}"))?;
+        let r = req
+            .body(bytes)
+            .send()
+            .await
+            .with_context(|| format!("POST {url}"))?;
         let status = r.status();
         let body = serde_json::from_slice(&r.bytes().await?).unwrap_or(Value::Null);
         Ok(Resp { status, body })

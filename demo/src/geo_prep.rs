@@ -69,7 +69,10 @@ pub fn repaired(id: &str, polygons: Vec<Polygon>) -> Vec<Polygon> {
     }
     match mp.make_valid().map(drop_slivers) {
         Ok(fixed) if fixed.is_valid() && !fixed.0.is_empty() => {
-            eprintln!("geo: {id}: invalid polygon repaired ({} part(s))", fixed.0.len());
+            eprintln!(
+                "geo: {id}: invalid polygon repaired ({} part(s))",
+                fixed.0.len()
+            );
             from_geo(&fixed)
         }
         _ => {
@@ -85,13 +88,22 @@ const MIN_PART_AREA: f64 = 2e-6;
 
 /// Drop the sliver parts a repair leaves, unless nothing else is left.
 fn drop_slivers(mp: MultiPolygon<f64>) -> MultiPolygon<f64> {
-    let kept: Vec<_> = mp.0.iter().filter(|p| p.unsigned_area() >= MIN_PART_AREA).cloned().collect();
-    if kept.is_empty() { mp } else { MultiPolygon::new(kept) }
+    let kept: Vec<_> =
+        mp.0.iter()
+            .filter(|p| p.unsigned_area() >= MIN_PART_AREA)
+            .cloned()
+            .collect();
+    if kept.is_empty() {
+        mp
+    } else {
+        MultiPolygon::new(kept)
+    }
 }
 
 /// Convert decoded rings to a `geo` MultiPolygon.
 pub fn to_geo(polygons: &[Polygon]) -> MultiPolygon<f64> {
-    let ring = |r: &Vec<[f64; 2]>| LineString::from(r.iter().map(|p| (p[0], p[1])).collect::<Vec<_>>());
+    let ring =
+        |r: &Vec<[f64; 2]>| LineString::from(r.iter().map(|p| (p[0], p[1])).collect::<Vec<_>>());
     MultiPolygon::new(
         polygons
             .iter()
@@ -104,7 +116,11 @@ pub fn to_geo(polygons: &[Polygon]) -> MultiPolygon<f64> {
 pub fn from_geo(mp: &MultiPolygon<f64>) -> Vec<Polygon> {
     let ring = |ls: &LineString<f64>| ls.coords().map(|c| [c.x, c.y]).collect::<Vec<_>>();
     mp.0.iter()
-        .map(|p| std::iter::once(ring(p.exterior())).chain(p.interiors().iter().map(ring)).collect())
+        .map(|p| {
+            std::iter::once(ring(p.exterior()))
+                .chain(p.interiors().iter().map(ring))
+                .collect()
+        })
         .filter(|p: &Polygon| p[0].len() >= 4)
         .collect()
 }
@@ -115,7 +131,13 @@ mod tests {
 
     #[test]
     fn a_bowtie_is_repaired_into_valid_parts() {
-        let bowtie = vec![vec![[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]]];
+        let bowtie = vec![vec![
+            [0.0, 0.0],
+            [0.0, 1.0],
+            [1.0, 0.0],
+            [1.0, 1.0],
+            [0.0, 0.0],
+        ]];
         let fixed = repaired("t", vec![bowtie]);
         assert!(to_geo(&fixed).is_valid());
         assert_eq!(fixed.len(), 2);
@@ -123,14 +145,26 @@ mod tests {
 
     #[test]
     fn slivers_left_by_a_repair_are_dropped() {
-        let big = vec![vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0], [0.0, 0.0]]];
+        let big = vec![vec![
+            [0.0, 0.0],
+            [1.0, 0.0],
+            [1.0, 1.0],
+            [0.0, 1.0],
+            [0.0, 0.0],
+        ]];
         let tiny = vec![vec![[2.0, 2.0], [2.001, 2.0], [2.0, 2.001], [2.0, 2.0]]];
         assert_eq!(drop_slivers(to_geo(&[big, tiny])).0.len(), 1);
     }
 
     #[test]
     fn a_valid_square_is_kept_as_is() {
-        let sq = vec![vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0], [0.0, 0.0]]];
+        let sq = vec![vec![
+            [0.0, 0.0],
+            [1.0, 0.0],
+            [1.0, 1.0],
+            [0.0, 1.0],
+            [0.0, 0.0],
+        ]];
         assert_eq!(repaired("t", vec![sq.clone()]), vec![sq]);
     }
 }

@@ -36,6 +36,11 @@ pub struct SummaryArgs {
     /// Directives shown (newest first, as the API lists them).
     #[arg(long, default_value_t = 10)]
     pub limit: usize,
+    /// Read-only HQ user to fall back to when the admin may not read directives (403).
+    #[arg(long, default_value = "coo")]
+    pub fallback_user: String,
+    #[arg(long, default_value = "demo-password")]
+    pub fallback_password: String,
     /// Print once and exit.
     #[arg(long)]
     pub once: bool,
@@ -44,12 +49,29 @@ pub struct SummaryArgs {
 pub async fn run(args: SummaryArgs) -> Result<()> {
     let started = Instant::now();
     let tty = std::io::stdout().is_terminal();
-    let mut api = Api::new(&args.hq)?.login(&args.admin_user, &args.admin_password).await?;
+    let (mut user, mut password) = (args.admin_user.clone(), args.admin_password.clone());
+    let mut api = Api::new(&args.hq)?.login(&user, &password).await?;
     loop {
-        let r = api.get(&format!("/api/v1/directives?limit={}", args.limit.clamp(1, 500))).await;
+        let r = api
+            .get(&format!(
+                "/api/v1/directives?limit={}",
+                args.limit.clamp(1, 500)
+            ))
+            .await;
         let text = match r {
             Ok(r) if r.status.as_u16() == 401 => {
-                api = Api::new(&args.hq)?.login(&args.admin_user, &args.admin_password).await?;
+                api = Api::new(&args.hq)?.login(&user, &password).await?;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            Ok(r) if r.status.as_u16() == 403 && user != args.fallback_user => {
+                (user, password) = (args.fallback_user.clone(), args.fallback_password.clone());
+                eprintln!(
+                    "summary: {} may not read directives; reading as {user}",
+                    args.admin_user
+                );
+                api = Api::new(&args.hq)?.login(&user, &password).await?;
+                tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
             Ok(r) if r.status.is_success() => render(&r.body, started, args.interval),
@@ -111,8 +133,16 @@ fn row(label: &str, counts: &Value) -> String {
     for (key, _) in COLUMNS {
         s.push_str(&format!("{:>8}", n(key)));
     }
-    let total: u64 = COLUMNS.iter().filter(|(k, _)| *k != "overdue").map(|(k, _)| n(k)).sum();
-    let pct = if total == 0 { 0.0 } else { 100.0 * n("completed") as f64 / total as f64 };
+    let total: u64 = COLUMNS
+        .iter()
+        .filter(|(k, _)| *k != "overdue")
+        .map(|(k, _)| n(k))
+        .sum();
+    let pct = if total == 0 {
+        0.0
+    } else {
+        100.0 * n("completed") as f64 / total as f64
+    };
     s.push_str(&format!("{total:>8}{pct:>6.0}%\n"));
     s
 }
@@ -139,7 +169,10 @@ mod tests {
         let out = render(&list, Instant::now(), 3);
         assert!(out.contains("Q4 push  [dir_1]  status running"));
         assert!(out.lines().any(|l| l.trim_start().starts_with("shanghai")));
-        let all = out.lines().find(|l| l.trim_start().starts_with("all")).unwrap();
+        let all = out
+            .lines()
+            .find(|l| l.trim_start().starts_with("all"))
+            .unwrap();
         assert!(all.ends_with("4    75%"), "{all}");
     }
 }

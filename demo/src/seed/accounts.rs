@@ -19,7 +19,9 @@ const CATEGORIES: &[(&str, &str)] = &[
     ("cafe", "咖啡馆"),
     ("bakery", "面包房"),
 ];
-const BRANDS: &[&str] = &["老王", "小李", "金鼎", "福满", "鸿运", "好味", "一品", "新潮", "悦来", "德兴", "和记", "春风"];
+const BRANDS: &[&str] = &[
+    "老王", "小李", "金鼎", "福满", "鸿运", "好味", "一品", "新潮", "悦来", "德兴", "和记", "春风",
+];
 
 pub async fn seed_accounts(
     api: &Api,
@@ -29,11 +31,18 @@ pub async fn seed_accounts(
     args: &SeedArgs,
     rng: &mut StdRng,
 ) -> Result<()> {
-    let accounts: Vec<Value> = (1..=args.accounts_per_city).map(|n| account(city, place, agents, n, rng)).collect();
+    let accounts: Vec<Value> = (1..=args.accounts_per_city)
+        .map(|n| account(city, place, agents, n, rng))
+        .collect();
     let batches = accounts.chunks(args.batch_size.max(1)).count();
     for (b, batch) in accounts.chunks(args.batch_size.max(1)).enumerate() {
         let body = Value::Array(batch.to_vec());
-        let key = format!("seed-accounts-{}-{}-{}-{b}", city.id, place.districts.len(), args.batch_size);
+        let key = format!(
+            "seed-accounts-{}-{}-{}-{b}",
+            city.id,
+            place.districts.len(),
+            args.batch_size
+        );
         let r = api.post("/api/v1/accounts/import", &body, &key).await?;
         if !r.status.is_success() {
             bail!("accounts of {} batch {b}: {}", city.id, r.describe());

@@ -9,7 +9,11 @@ use crate::cities::City;
 
 fn demo_directives(cities: &[&str]) -> Vec<Value> {
     let pick = |wanted: &[&'static str]| -> Vec<&'static str> {
-        wanted.iter().copied().filter(|c| cities.contains(c)).collect()
+        wanted
+            .iter()
+            .copied()
+            .filter(|c| cities.contains(c))
+            .collect()
     };
     vec![
         json!({
@@ -79,7 +83,9 @@ pub async fn seed_directives(api: &Api, selected: &[City]) -> Result<()> {
             eprintln!("seed: directive {name:?} exists already");
             continue;
         }
-        let r = api.post("/api/v1/directives", &d, &format!("seed-directive-{i}")).await?;
+        let r = api
+            .post("/api/v1/directives", &d, &format!("seed-directive-{i}"))
+            .await?;
         if r.status.is_success() {
             eprintln!("seed: directive {name:?} issued: {}", r.body["id"]);
         } else {

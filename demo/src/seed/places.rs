@@ -22,10 +22,14 @@ pub async fn seed_city(api: &Api, city: &City, args: &SeedArgs) -> Result<Place>
     let (fc, districts) = sampling::load_city(&args.geo_dir, city.id)?;
     put_city(api, city, &districts).await?;
 
-    let team_ids: Vec<String> = (1..=args.teams_per_city).map(|i| format!("{}-t{i}", city.id)).collect();
+    let team_ids: Vec<String> = (1..=args.teams_per_city)
+        .map(|i| format!("{}-t{i}", city.id))
+        .collect();
     for (i, id) in team_ids.iter().enumerate() {
         let body = json!({"id": id, "city_id": city.id, "name": format!("{} Team {}", city.name_en, i + 1)});
-        let r = api.post("/api/v1/teams", &body, &format!("seed-team-{id}")).await?;
+        let r = api
+            .post("/api/v1/teams", &body, &format!("seed-team-{id}"))
+            .await?;
         if !(r.status.is_success() || r.status.as_u16() == 409) {
             bail!("team {id}: {}", r.describe());
         }
@@ -49,21 +53,35 @@ pub async fn seed_city(api: &Api, city: &City, args: &SeedArgs) -> Result<Place>
     loop {
         let body = json!({"type": "FeatureCollection",
             "features": features.iter().map(|(f, _, _)| f.clone()).collect::<Vec<_>>()});
-        let r = api.put(&format!("/api/v1/cities/{}/territories", city.id), &body).await?;
+        let r = api
+            .put(&format!("/api/v1/cities/{}/territories", city.id), &body)
+            .await?;
         if r.status.is_success() {
-            eprintln!("seed:   {} territories, {} teams", features.len(), team_ids.len());
+            eprintln!(
+                "seed:   {} territories, {} teams",
+                features.len(),
+                team_ids.len()
+            );
             break;
         }
         match (r.status.as_u16(), rejected_feature(&r.body)) {
             (422, Some(i)) if i < features.len() && features.len() > 1 => {
-                eprintln!("warning: {}: territory {} refused ({}); skipped", city.id, features[i].1.id, r.describe());
+                eprintln!(
+                    "warning: {}: territory {} refused ({}); skipped",
+                    city.id,
+                    features[i].1.id,
+                    r.describe()
+                );
                 features.remove(i);
             }
             _ => bail!("territories of {}: {}", city.id, r.describe()),
         }
     }
     let districts = features.into_iter().map(|(_, d, t)| (d, t)).collect();
-    Ok(Place { team_ids, districts })
+    Ok(Place {
+        team_ids,
+        districts,
+    })
 }
 
 /// PUT the city with the union of its districts as boundary; without it if that is refused.
@@ -76,9 +94,16 @@ async fn put_city(api: &Api, city: &City, districts: &[District]) -> Result<()> 
     if r.status.is_success() {
         return Ok(());
     }
-    eprintln!("warning: {}: boundary refused ({}); city sent without it", city.id, r.describe());
+    eprintln!(
+        "warning: {}: boundary refused ({}); city sent without it",
+        city.id,
+        r.describe()
+    );
     body.as_object_mut().map(|o| o.remove("boundary"));
-    api.put(&path, &body).await?.ok(&format!("city {}", city.id)).map(|_| ())
+    api.put(&path, &body)
+        .await?
+        .ok(&format!("city {}", city.id))
+        .map(|_| ())
 }
 
 /// The index of the feature a 422 names, from `field` (`features[3].geometry`,

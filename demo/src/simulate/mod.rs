@@ -65,7 +65,7 @@ impl Stats {
     pub fn bump(&self, counter: &AtomicU64, every: u64, started: Instant) {
         counter.fetch_add(1, Ordering::Relaxed);
         let n = self.actions.fetch_add(1, Ordering::Relaxed) + 1;
-        if every > 0 && n % every == 0 {
+        if every > 0 && n.is_multiple_of(every) {
             println!("{}", self.line(started));
         }
     }
@@ -89,7 +89,12 @@ impl Stats {
 
 fn usernames(args: &SimArgs) -> Result<Vec<String>> {
     if args.users.trim() != "all" {
-        return Ok(args.users.split(',').map(|u| u.trim().to_string()).filter(|u| !u.is_empty()).collect());
+        return Ok(args
+            .users
+            .split(',')
+            .map(|u| u.trim().to_string())
+            .filter(|u| !u.is_empty())
+            .collect());
     }
     Ok(cities::select(&args.cities)?
         .iter()
@@ -103,7 +108,11 @@ pub async fn run(args: SimArgs) -> Result<()> {
     let stats = Arc::new(Stats::default());
     let gate = Arc::new(Semaphore::new(args.concurrency.max(1)));
     let (stop_tx, stop_rx) = watch::channel(false);
-    println!("simulate: {} agents against {} (Ctrl-C to stop)", users.len(), args.agent_api);
+    println!(
+        "simulate: {} agents against {} (Ctrl-C to stop)",
+        users.len(),
+        args.agent_api
+    );
 
     let mut handles = Vec::new();
     for username in users {

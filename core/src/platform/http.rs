@@ -105,8 +105,8 @@ pub fn extractor_config(cfg: &mut web::ServiceConfig) {
     }));
 }
 
-pub async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route"))
 }
 
 /// What `/health/ready` checks.
@@ -176,4 +176,13 @@ impl Page {
 /// `{"items": [...], "next_cursor": ...}`
 pub fn list_response<T: serde::Serialize>(items: Vec<T>, next_cursor: Option<String>) -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"items": items, "next_cursor": next_cursor}))
+}
+
+/// Like [`parse_json`] for an already-parsed value: errors name the JSON path.
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize::<_, T>(value).map_err(|err| {
+        let path = err.path().to_string();
+        let e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", err.into_inner().to_string());
+        if path == "." || path.is_empty() { e } else { e.with_field(path) }
+    })
 }

@@ -1,11 +1,13 @@
 //! Process plumbing shared by the services: configuration, errors, HTTP helpers, telemetry,
 //! database and Redis connections, health and shutdown.
 
+pub mod app;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
 pub mod idempotency;
+pub mod openapi;
 pub mod redis_conn;
 pub mod telemetry;
 

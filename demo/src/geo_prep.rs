@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use geo::orient::{Direction, Orient};
 use geo::{Area, LineString, MakeValid, MultiPolygon, Validation};
 use serde_json::{json, Value};
 
@@ -61,11 +62,11 @@ pub fn feature_collection(city: &City, districts: Vec<District>) -> Value {
     json!({"type": "FeatureCollection", "features": features})
 }
 
-/// Return the polygons unchanged when valid, else `geo`'s repair of them (if that is valid).
+/// Return the polygons (re-oriented) when valid, else `geo`'s repair of them (if that is valid).
 pub fn repaired(id: &str, polygons: Vec<Polygon>) -> Vec<Polygon> {
     let mp = to_geo(&polygons);
     if mp.is_valid() {
-        return polygons;
+        return from_geo(&mp);
     }
     match mp.make_valid().map(drop_slivers) {
         Ok(fixed) if fixed.is_valid() && !fixed.0.is_empty() => {
@@ -100,7 +101,8 @@ fn drop_slivers(mp: MultiPolygon<f64>) -> MultiPolygon<f64> {
     }
 }
 
-/// Convert decoded rings to a `geo` MultiPolygon.
+/// Convert decoded rings to a `geo` MultiPolygon, oriented as RFC 7946 wants (exteriors
+/// counter-clockwise, holes clockwise): the source mixes both, and unions need one winding.
 pub fn to_geo(polygons: &[Polygon]) -> MultiPolygon<f64> {
     let ring =
         |r: &Vec<[f64; 2]>| LineString::from(r.iter().map(|p| (p[0], p[1])).collect::<Vec<_>>());
@@ -110,6 +112,7 @@ pub fn to_geo(polygons: &[Polygon]) -> MultiPolygon<f64> {
             .map(|p| geo::Polygon::new(ring(&p[0]), p[1..].iter().map(ring).collect()))
             .collect(),
     )
+    .orient(Direction::Default)
 }
 
 /// Convert a `geo` MultiPolygon back to closed `[lon, lat]` rings.
@@ -154,6 +157,31 @@ mod tests {
         ]];
         let tiny = vec![vec![[2.0, 2.0], [2.001, 2.0], [2.0, 2.001], [2.0, 2.0]]];
         assert_eq!(drop_slivers(to_geo(&[big, tiny])).0.len(), 1);
+    }
+
+    #[test]
+    fn districts_of_either_winding_union_into_one_area() {
+        let ccw = vec![vec![
+            [0.0, 0.0],
+            [1.0, 0.0],
+            [1.0, 1.0],
+            [0.0, 1.0],
+            [0.0, 0.0],
+        ]];
+        let cw = vec![vec![
+            [1.0, 0.0],
+            [1.0, 1.0],
+            [2.0, 1.0],
+            [2.0, 0.0],
+            [1.0, 0.0],
+        ]];
+        let (a, b) = (to_geo(&[ccw]), to_geo(&[cw]));
+        let union = geo::unary_union([&a, &b]);
+        assert!(
+            (union.unsigned_area() - 2.0).abs() < 1e-9,
+            "{}",
+            union.unsigned_area()
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use geo::orient::{Direction, Orient};
-use geo::{Area, LineString, MakeValid, MultiPolygon, Validation};
+use geo::{unary_union, Area, LineString, MakeValid, MultiPolygon, Simplify, Validation};
 use serde_json::{json, Value};
 
 use crate::cities::City;
@@ -101,6 +101,50 @@ fn drop_slivers(mp: MultiPolygon<f64>) -> MultiPolygon<f64> {
     }
 }
 
+/// Parts and holes of a city outline smaller than this (square degrees, about 1 km²) go.
+const MIN_OUTLINE_AREA: f64 = 1e-4;
+
+/// The city's outline for `PUT /cities/{id}`: the union of its districts without specks or
+/// small holes, simplified (Douglas–Peucker, coordinates rounded to ~1 m) until its JSON fits
+/// in `max_bytes`, since JSON bodies are often capped. `None` when no valid version fits.
+pub fn outline<'a>(
+    shapes: impl IntoIterator<Item = &'a MultiPolygon<f64>>,
+    max_bytes: usize,
+) -> Option<Value> {
+    let union = unary_union(shapes);
+    let parts = union
+        .0
+        .into_iter()
+        .filter(|p| p.unsigned_area() >= MIN_OUTLINE_AREA)
+        .map(|p| {
+            let (ext, holes) = p.into_inner();
+            let holes = holes.into_iter().filter(|h| {
+                geo::Polygon::new(h.clone(), vec![]).unsigned_area() >= MIN_OUTLINE_AREA
+            });
+            geo::Polygon::new(ext, holes.collect())
+        });
+    let union = MultiPolygon::new(parts.collect());
+    [0.0, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032]
+        .into_iter()
+        .find_map(|eps| {
+            let rings: Vec<Polygon> = from_geo(&union.simplify(eps))
+                .into_iter()
+                .map(|p| {
+                    p.into_iter()
+                        .map(|r| r.into_iter().map(|[x, y]| [round5(x), round5(y)]).collect())
+                        .collect()
+                })
+                .collect();
+            let json = echarts::geometry_json(&rings);
+            (to_geo(&rings).is_valid() && !rings.is_empty() && json.to_string().len() <= max_bytes)
+                .then_some(json)
+        })
+}
+
+fn round5(v: f64) -> f64 {
+    (v * 1e5).round() / 1e5
+}
+
 /// Convert decoded rings to a `geo` MultiPolygon, oriented as RFC 7946 wants (exteriors
 /// counter-clockwise, holes clockwise): the source mixes both, and unions need one winding.
 pub fn to_geo(polygons: &[Polygon]) -> MultiPolygon<f64> {
@@ -182,6 +226,20 @@ mod tests {
             "{}",
             union.unsigned_area()
         );
+    }
+
+    #[test]
+    fn an_outline_is_simplified_until_it_fits() {
+        // A wiggly 1°×1° square: 400 points along its bottom edge.
+        let mut ring: Vec<[f64; 2]> = (0..=400)
+            .map(|i| [i as f64 / 400.0, if i % 2 == 0 { 0.0 } else { 0.0005 }])
+            .collect();
+        ring.extend([[1.0, 1.0], [0.0, 1.0], [0.0, 0.0]]);
+        let shape = to_geo(&[vec![ring]]);
+        let full = outline([&shape], usize::MAX).unwrap().to_string().len();
+        let small = outline([&shape], 2_000).unwrap();
+        assert!(small.to_string().len() <= 2_000 && full > 2_000, "{full}");
+        assert_eq!(small["type"], "Polygon");
     }
 
     #[test]

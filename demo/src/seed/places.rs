@@ -2,7 +2,6 @@
 //! a self-intersecting district) is retried without the offending district, with a warning.
 
 use anyhow::{bail, Result};
-use geo::unary_union;
 use serde_json::{json, Value};
 
 use super::SeedArgs;
@@ -84,15 +83,22 @@ pub async fn seed_city(api: &Api, city: &City, args: &SeedArgs) -> Result<Place>
     })
 }
 
-/// PUT the city with the union of its districts as boundary; without it if that is refused.
+/// The largest boundary JSON sent (actix-web's default JSON body limit is 32 KiB).
+const MAX_BOUNDARY_BYTES: usize = 30_000;
+
+/// PUT the city with the (simplified) union of its districts as boundary; without it if that
+/// is refused.
 async fn put_city(api: &Api, city: &City, districts: &[District]) -> Result<()> {
-    let union = unary_union(districts.iter().map(|d| &d.shape));
-    let boundary = crate::echarts::geometry_json(&geo_prep::from_geo(&union));
     let path = format!("/api/v1/cities/{}", city.id);
-    let mut body = json!({"name_zh": city.name_zh, "name_en": city.name_en, "timezone": TIMEZONE, "boundary": boundary});
+    let mut body = json!({"name_zh": city.name_zh, "name_en": city.name_en, "timezone": TIMEZONE});
+    if let Some(boundary) =
+        geo_prep::outline(districts.iter().map(|d| &d.shape), MAX_BOUNDARY_BYTES)
+    {
+        body["boundary"] = boundary;
+    }
     let r = api.put(&path, &body).await?;
-    if r.status.is_success() {
-        return Ok(());
+    if r.status.is_success() || body.get("boundary").is_none() {
+        return r.ok(&format!("city {}", city.id)).map(|_| ());
     }
     eprintln!(
         "warning: {}: boundary refused ({}); city sent without it",

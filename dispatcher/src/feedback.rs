@@ -95,8 +95,11 @@ pub async fn apply(db: &sqlx::PgPool, entries: &[Entry]) -> anyhow::Result<()> {
     .bind(&oids)
     .fetch_all(&mut *tx)
     .await?;
+    // a batch may hold the same outbox id twice (a relay re-send): apply each id once
+    let mut fresh: std::collections::HashSet<String> = fresh.into_iter().collect();
+    let applied = fresh.len();
     let mut transitions: Vec<Transition> = Vec::new();
-    for e in entries.iter().filter(|e| fresh.contains(&e.oid)) {
+    for e in entries.iter().filter(|e| fresh.remove(&e.oid)) {
         match &e.message {
             Some(Message::TasksTransitioned { items }) => transitions.extend(items.iter().cloned()),
             Some(Message::ReportCreated { .. }) => metrics::counter!("fieldops_reports_received_total").increment(1),
@@ -108,6 +111,6 @@ pub async fn apply(db: &sqlx::PgPool, entries: &[Entry]) -> anyhow::Result<()> {
         apply_transitions(&mut *tx, &transitions).await?;
     }
     tx.commit().await?;
-    metrics::counter!("fieldops_feedback_applied_total").increment(fresh.len() as u64);
+    metrics::counter!("fieldops_feedback_applied_total").increment(applied as u64);
     Ok(())
 }

@@ -73,3 +73,44 @@ pub async fn settings() -> Settings {
     s.delivery.reclaim_idle_ms = 500;
     s
 }
+
+/// Starts a service binary the way an operator does (no arguments, `FIELDOPS__` variables),
+/// waits until `/health/ready` answers 200, sends SIGTERM and returns the exit status.
+pub async fn run_binary_then_sigterm(bin: &str) -> std::process::ExitStatus {
+    use secrecy::ExposeSecret;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = settings().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = tokio::process::Command::new(bin)
+        .env("FIELDOPS__DATABASE__URL", s.database.url.expose_secret())
+        .env("FIELDOPS__REDIS__URL", s.redis.url.expose_secret())
+        .env("FIELDOPS__REDIS__PREFIX", &s.redis.prefix)
+        .env("FIELDOPS__HTTP__PORT", port.to_string())
+        .env("FIELDOPS__AUTH__TOKEN_SECRET", s.auth.token_secret.expose_secret())
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary starts");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let ready = async {
+            let mut c = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+            c.write_all(b"GET /health/ready HTTP/1.0\r\nHost: localhost\r\n\r\n").await.ok()?;
+            let mut buf = Vec::new();
+            c.read_to_end(&mut buf).await.ok()?;
+            String::from_utf8_lossy(&buf).starts_with("HTTP/1.0 200").then_some(())
+        };
+        if ready.await.is_some() {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{bin} never became ready");
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("{bin} exited early with {status}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let pid = child.id().expect("running").to_string();
+    let killed = tokio::process::Command::new("kill").args(["-TERM", &pid]).status().await.unwrap();
+    assert!(killed.success());
+    tokio::time::timeout(std::time::Duration::from_secs(30), child.wait()).await.expect("exits within 30 s of SIGTERM").unwrap()
+}

@@ -7,9 +7,7 @@ pub mod materialise;
 pub mod relay;
 mod wake;
 
-use actix_web::{App, HttpServer, web};
 use fieldops_core::Settings;
-use fieldops_core::auth::TokenKeys;
 use fieldops_core::platform::app::{Running, Shared};
 use utoipa::OpenApi;
 
@@ -40,21 +38,6 @@ pub async fn build(settings: Settings) -> anyhow::Result<Running> {
 
 pub async fn build_with(settings: Settings, roles: Roles) -> anyhow::Result<Running> {
     let shared = Shared::connect(settings).await?;
-    let tokens = web::Data::new(TokenKeys::new(&shared.settings.auth)?);
-    let listener = std::net::TcpListener::bind(shared.bind_addr())?;
-    let port = listener.local_addr()?.port();
-    let grace = std::time::Duration::from_secs(shared.settings.http.shutdown_timeout_secs);
-    let app_shared = shared.clone();
-    let server = HttpServer::new(move || {
-        App::new()
-            .configure(|cfg| app_shared.configure(cfg, &tokens))
-            .service(utoipa_swagger_ui::SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", ApiDoc::openapi()))
-            .default_service(web::to(fieldops_core::platform::http::not_found))
-    })
-    .disable_signals()
-    .workers(1)
-    .listen(listener)?
-    .run();
     let mut tasks = Vec::new();
     if roles.materialise {
         tasks.push(tokio::spawn(materialise::run(shared.clone())));
@@ -65,6 +48,11 @@ pub async fn build_with(settings: Settings, roles: Roles) -> anyhow::Result<Runn
     if roles.feedback {
         tasks.push(tokio::spawn(feedback::run(shared.clone())));
     }
-    tracing::info!(http.port = port, "dispatcher listening");
-    Ok(Running::new(port, server, shared.shutdown.clone(), tasks, grace))
+    shared.serve(
+        "dispatcher",
+        |cfg| {
+            cfg.service(utoipa_swagger_ui::SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", ApiDoc::openapi()));
+        },
+        tasks,
+    )
 }

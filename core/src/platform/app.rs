@@ -51,6 +51,34 @@ impl Shared {
     pub fn bind_addr(&self) -> (String, u16) {
         (self.settings.http.host.clone(), self.settings.http.port)
     }
+
+    /// Binds the HTTP port (0 picks one) and builds the server every service runs: request
+    /// tracing, the shared app data and ops routes, the service's own routes from `routes`, a
+    /// JSON 404 for anything else. `tasks` are the background loops to await on shutdown.
+    pub fn serve<F>(&self, service: &'static str, routes: F, tasks: Vec<JoinHandle<()>>) -> anyhow::Result<Running>
+    where
+        F: Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
+    {
+        let tokens = web::Data::new(TokenKeys::new(&self.settings.auth)?);
+        let listener = std::net::TcpListener::bind(self.bind_addr())?;
+        let port = listener.local_addr()?.port();
+        let grace = Duration::from_secs(self.settings.http.shutdown_timeout_secs);
+        let shared = self.clone();
+        let server = actix_web::HttpServer::new(move || {
+            actix_web::App::new()
+                .wrap(tracing_actix_web::TracingLogger::default())
+                .app_data(web::Data::new(shared.clone()))
+                .configure(|cfg| shared.configure(cfg, &tokens))
+                .configure(routes.clone())
+                .default_service(web::to(super::http::not_found))
+        })
+        .disable_signals()
+        .shutdown_timeout(grace.as_secs())
+        .listen(listener)?
+        .run();
+        tracing::info!(service, http.port = port, "listening");
+        Ok(Running::new(port, server, self.shutdown.clone(), tasks, grace))
+    }
 }
 
 /// A started service: its HTTP server and background tasks.

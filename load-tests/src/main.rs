@@ -10,6 +10,7 @@
 //! `fieldops-bench:<random>:` are created for the run and removed at the end.
 
 mod baseline;
+mod cpu;
 mod report;
 mod seed;
 mod system;
@@ -27,10 +28,11 @@ struct Args {
     agents_per_city: usize,
     redis_requests: u64,
     json: Option<String>,
+    keep_db: bool,
 }
 
 fn args() -> anyhow::Result<Args> {
-    let mut a = Args { accounts: 100_000, cities: 10, agents_per_city: 20, redis_requests: 200_000, json: None };
+    let mut a = Args { accounts: 100_000, cities: 10, agents_per_city: 20, redis_requests: 200_000, json: None, keep_db: false };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
@@ -40,8 +42,9 @@ fn args() -> anyhow::Result<Args> {
             "--agents-per-city" => a.agents_per_city = value()?.parse()?,
             "--redis-requests" => a.redis_requests = value()?.parse()?,
             "--json" => a.json = Some(value()?),
+            "--keep-db" => a.keep_db = true,
             "-h" | "--help" => {
-                println!("fieldops-bench [--accounts 100000] [--cities 10] [--agents-per-city 20] [--redis-requests 200000] [--json PATH]");
+                println!("fieldops-bench [--accounts 100000] [--cities 10] [--agents-per-city 20] [--redis-requests 200000] [--json PATH] [--keep-db]");
                 std::process::exit(0);
             }
             other => anyhow::bail!("unknown argument {other} (try --help)"),
@@ -88,8 +91,10 @@ async fn main() -> anyhow::Result<()> {
 
     let result = run(&args, &settings, redis_rate).await;
 
-    // clean up whatever happened
-    if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(format!("drop database if exists {db_name} with (force)"))).execute(&mut admin).await {
+    // clean up whatever happened (--keep-db keeps the database for EXPLAIN ANALYZE)
+    if args.keep_db {
+        eprintln!("kept database {db_name}");
+    } else if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(format!("drop database if exists {db_name} with (force)"))).execute(&mut admin).await {
         eprintln!("warning: dropping {db_name}: {e}");
     }
     if let Err(e) = drop_redis_prefix(&redis_url, &settings.redis.prefix).await {

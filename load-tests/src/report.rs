@@ -60,6 +60,14 @@ impl Report {
         println!("latency directive accepted -> task delivered");
         println!("  {:<60} {:>10.0}", "p50 (ms)", s.p50_ms);
         println!("  {:<60} {:>10.0}", "p99 (ms)", s.p99_ms);
+        println!("CPU seconds (user+sys)             {:>12} {:>10} {:>8} {:>8}", "this process", "postgres", "redis", "other");
+        for (phase, c) in [("POST -> materialise commit", &s.cpu_materialise), ("commit -> last delivered", &s.cpu_relay_deliver)] {
+            println!("  {phase:<32} {:>12.2} {:>10.2} {:>8.2} {:>8.2}", c.bench_process, c.postgres, c.redis, c.other);
+        }
+        println!(
+            "  (the completion poll itself ran {} count queries, {:.0} ms in total)",
+            s.poll_count_queries, s.poll_count_ms_total
+        );
         println!("feedback (GET /directives/{{id}} counts.delivered)");
         match s.counts_lag_s {
             Some(lag) => println!("  {:<60} {:>10}", format!("reached {} after the last delivery, s", s.counts_delivered), format!("{lag:.3}")),

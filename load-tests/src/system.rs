@@ -18,6 +18,7 @@ use sqlx::PgPool;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::cpu::{self, CpuSeconds};
 use crate::seed::Api;
 
 /// The three services running in this process.
@@ -70,6 +71,13 @@ pub struct Measured {
     pub counts_delivered: i64,
     /// Seconds after the last delivery until counts.delivered reached the total (None: not within 30 s).
     pub counts_lag_s: Option<f64>,
+    /// CPU seconds from POST until the materialising commit was seen.
+    pub cpu_materialise: CpuSeconds,
+    /// CPU seconds from then until the last task was delivered.
+    pub cpu_relay_deliver: CpuSeconds,
+    /// The completion poll's own cost: how many count queries ran and their total time.
+    pub poll_count_queries: u32,
+    pub poll_count_ms_total: f64,
 }
 
 const DIRECTIVE: &str = "category == 'restaurant'";
@@ -82,28 +90,42 @@ pub async fn run_directive(api: &Api, db: &PgPool, redis: &redis::Client, settin
         "task": {"title": "Visit {{account.name}}", "instructions": "x", "priority": "high", "due_in": "48h", "require_checkin": false, "form": []},
         "assignment": "owner"
     });
+    let cpu0 = cpu::snapshot();
     let t0 = epoch_now();
     let started = Instant::now();
     let out = api.call(Method::POST, "/directives", Some(&body), StatusCode::ACCEPTED).await?;
     let id = out["id"].as_str().context("directive answer has no id")?.to_string();
     let mut materialised_s = None;
+    let mut cpu1 = None;
+    let (mut polls, mut poll_ms) = (0u32, 0.0f64);
     loop {
         tokio::time::sleep(Duration::from_millis(50)).await;
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(900), "directive {id} not fully delivered after 15 minutes");
         if materialised_s.is_none() {
             let (status, error): (String, Option<String>) = sqlx::query_as("select status, error from directive where id = $1").bind(&id).fetch_one(db).await?;
             match status.as_str() {
                 "pending" => {}
-                "dispatched" => materialised_s = Some(epoch_now() - t0),
+                "dispatched" => {
+                    materialised_s = Some(epoch_now() - t0);
+                    cpu1 = Some(cpu::snapshot());
+                }
                 other => anyhow::bail!("directive {id} is {other}: {error:?}"),
             }
         }
+        if materialised_s.is_none() {
+            continue; // the tasks are invisible until the materialising transaction commits
+        }
+        let q = Instant::now();
         let delivered: i64 =
             sqlx::query_scalar("select count(*) from task where directive_id = $1 and status = 'delivered'").bind(&id).fetch_one(db).await?;
+        polls += 1;
+        poll_ms += q.elapsed().as_secs_f64() * 1000.0;
         if delivered >= expected {
             break;
         }
-        anyhow::ensure!(started.elapsed() < Duration::from_secs(900), "only {delivered} of {expected} tasks delivered after 15 minutes");
     }
+    let cpu2 = cpu::snapshot();
+    let cpu1 = cpu1.context("materialised and delivered within one poll")?;
     let total: i64 = sqlx::query_scalar("select count(*) from task where directive_id = $1").bind(&id).fetch_one(db).await?;
     anyhow::ensure!(total == expected, "directive made {total} tasks, expected {expected}");
     let (created, dispatched, first, last, p50, p99): (f64, f64, f64, f64, f64, f64) = sqlx::query_as(
@@ -132,6 +154,10 @@ pub async fn run_directive(api: &Api, db: &PgPool, redis: &redis::Client, settin
         p99_ms: p99,
         counts_delivered,
         counts_lag_s: counts_at.map(|at| at - last),
+        cpu_materialise: cpu0.until(&cpu1),
+        cpu_relay_deliver: cpu1.until(&cpu2),
+        poll_count_queries: polls,
+        poll_count_ms_total: poll_ms,
     })
 }
 

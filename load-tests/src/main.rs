@@ -29,10 +29,12 @@ struct Args {
     redis_requests: u64,
     json: Option<String>,
     keep_db: bool,
+    /// Experiment: drop the task foreign keys the materialiser guarantees itself before timing.
+    drop_task_fks: bool,
 }
 
 fn args() -> anyhow::Result<Args> {
-    let mut a = Args { accounts: 100_000, cities: 10, agents_per_city: 20, redis_requests: 200_000, json: None, keep_db: false };
+    let mut a = Args { accounts: 100_000, cities: 10, agents_per_city: 20, redis_requests: 200_000, json: None, keep_db: false, drop_task_fks: false };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
@@ -43,8 +45,9 @@ fn args() -> anyhow::Result<Args> {
             "--redis-requests" => a.redis_requests = value()?.parse()?,
             "--json" => a.json = Some(value()?),
             "--keep-db" => a.keep_db = true,
+            "--drop-task-fks" => a.drop_task_fks = true,
             "-h" | "--help" => {
-                println!("fieldops-bench [--accounts 100000] [--cities 10] [--agents-per-city 20] [--redis-requests 200000] [--json PATH] [--keep-db]");
+                println!("fieldops-bench [--accounts 100000] [--cities 10] [--agents-per-city 20] [--redis-requests 200000] [--json PATH] [--keep-db] [--drop-task-fks]");
                 std::process::exit(0);
             }
             other => anyhow::bail!("unknown argument {other} (try --help)"),
@@ -124,6 +127,15 @@ async fn run(args: &Args, settings: &Settings, redis_rate: f64) -> anyhow::Resul
         anyhow::ensure!(imported == args.accounts, "imported {imported} accounts, expected {}", args.accounts);
         let redis = redis::Client::open(settings.redis.url.expose_secret())?;
         wait_for_delivery_groups(&redis, settings, args.cities).await?;
+        if args.drop_task_fks {
+            eprintln!("    EXPERIMENT: dropping the task foreign keys to city, team, account and app_user in this scratch database");
+            sqlx::query(
+                "alter table task drop constraint task_city_id_fkey, drop constraint task_team_id_fkey,
+                                  drop constraint task_account_id_fkey, drop constraint task_assignee_id_fkey",
+            )
+            .execute(&db)
+            .await?;
+        }
         sqlx::query("vacuum analyze").execute(&db).await?;
         eprintln!("    seeded {imported} accounts in {:.1} s; timing the directive ...", seeding.elapsed().as_secs_f64());
         system::run_directive(&api, &db, &redis, settings, args.cities, args.accounts as i64).await
@@ -131,7 +143,9 @@ async fn run(args: &Args, settings: &Settings, redis_rate: f64) -> anyhow::Resul
     .await;
     services.stop().await;
     db.close().await;
-    Ok(report::Report::new(args.accounts, args.cities, args.agents_per_city, redis_rate, copy_rate, measured?))
+    let mut report = report::Report::new(args.accounts, args.cities, args.agents_per_city, redis_rate, copy_rate, measured?);
+    report.experiment = args.drop_task_fks.then(|| "task foreign keys to city, team, account, app_user dropped".to_string());
+    Ok(report)
 }
 
 /// The delivery workers discover cities every 2 s; wait until each city's consumer group exists.

@@ -18,6 +18,8 @@ pub struct Report {
     pub system: Measured,
     pub system_vs_redis: f64,
     pub system_vs_copy: f64,
+    /// Set when the run changed the schema of its scratch database (not the shipped system).
+    pub experiment: Option<String>,
 }
 
 impl Report {
@@ -33,6 +35,7 @@ impl Report {
             system_vs_redis: system.tasks_per_s / redis_xadd_per_s,
             system_vs_copy: system.tasks_per_s / pg_copy_rows_per_s,
             system,
+            experiment: None,
         }
     }
 
@@ -41,6 +44,9 @@ impl Report {
         let line = "-".repeat(78);
         println!("{line}");
         println!("fieldops load test  {}  ({} cores)  {} accounts / {} cities / {} agents per city", self.date, self.cores, self.accounts, self.cities, self.agents_per_city);
+        if let Some(e) = &self.experiment {
+            println!("EXPERIMENT (not the shipped schema): {e}");
+        }
         println!("{line}");
         println!("{:<52} {:>14} {:>10}", "measure", "rate/s", "system is");
         println!("{:<52} {:>14.0} {:>9.1}%", "A  redis-benchmark XADD -P 64 (requests/s)", self.redis_xadd_per_s, 100.0 * self.system_vs_redis);

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds fieldops-bench (release) and runs one full measurement:
 #   A. redis-benchmark XADD, B. PostgreSQL COPY, S. directive fan-out through the real services.
-# Usage: load-tests/run.sh [--accounts N] [--cities N] [--agents-per-city N] [--json PATH] [--keep-db]
+# Usage: load-tests/run.sh [--accounts N] [--cities N] [--agents-per-city N] [--redis-requests N]
+#                          [--json PATH] [--keep-db] [--drop-task-fks]
 # Needs PostgreSQL and Redis (FIELDOPS__DATABASE__URL / FIELDOPS__REDIS__URL, default: local)
-# and redis-benchmark on PATH.
+# and redis-benchmark on PATH. See load-tests/README.md.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -15,7 +16,7 @@ while [[ $# -gt 0 ]]; do
     case "$1" in
         --accounts) accounts="$2"; shift 2 ;;
         --cities) cities="$2"; shift 2 ;;
-        -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
         *) rest+=("$1"); shift ;;
     esac
 done

@@ -127,7 +127,7 @@ pub async fn materialise_next(pool: &PgPool, batch_size: usize) -> anyhow::Resul
     }
     outbox::enqueue_many(&mut tx, &messages).await?;
     apply_transitions(&mut *tx, &counts).await?;
-    sqlx::query("update directive set status = 'dispatched', dispatched_at = now(), task_total = task_total + $2, skipped = $3 where id = $1")
+    sqlx::query("update directive set status = 'dispatched', dispatched_at = clock_timestamp(), task_total = task_total + $2, skipped = $3 where id = $1")
         .bind(&id)
         .bind(created.len() as i32)
         .bind(sqlx::types::Json(&skipped))
@@ -150,13 +150,14 @@ async fn resolve(tx: &mut PgConnection, target: &Target, template: &TaskTemplate
         Some(a) => Some(fieldops_core::geo::parse_area(a, "target.area").map_err(|e| anyhow::anyhow!(e.message))?),
         None => None,
     };
-    // agents by team, with their open load
+    // agents by team, with their open load (counted only where the policy needs it)
     let agent_rows: Vec<(String, String, Option<f64>, Option<f64>, i64)> = sqlx::query_as(
         "select u.id, u.team_id, u.home_lat, u.home_lon,
-                (select count(*) from task t where t.assignee_id = u.id and t.status in ('queued', 'delivered', 'accepted', 'checked_in'))
+                case when $2 then (select count(*) from task t where t.assignee_id = u.id and t.status in ('queued', 'delivered', 'accepted', 'checked_in')) else 0 end
          from app_user u where u.role = 'agent' and u.city_id = any($1) order by u.id",
     )
     .bind(&cities)
+    .bind(assignment == Assignment::LeastLoaded)
     .fetch_all(&mut *tx)
     .await?;
     let mut agents: HashMap<String, Vec<Agent>> = HashMap::new();

@@ -10,6 +10,7 @@ pub mod filter;
 pub mod geo;
 pub mod platform;
 pub mod queue;
+pub mod rules;
 pub mod store;
 pub mod testing;
 

@@ -1,0 +1,3 @@
+//! Strategy rules: expressions, schedules.
+
+pub mod expr;

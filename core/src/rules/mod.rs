@@ -1,3 +1,4 @@
 //! Strategy rules: expressions, schedules.
 
 pub mod expr;
+pub mod schedule;

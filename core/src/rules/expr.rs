@@ -43,8 +43,10 @@
 //! Compiling lowers the checked AST to a small evaluator of our own that reads the JSON facts in
 //! place (no per-evaluation `cel::Context`, no value conversion): literals, names, map members,
 //! indexing, `== != < <= > >=`, `in`, `&& || ! ?:`, numeric arithmetic, `size`, `contains`,
-//! `startsWith`, `endsWith`, `has`. Measured (load-tests `expr_bench`) it is about 25x faster than
-//! running the `cel` interpreter with a variable resolver. Any boolean sub-expression outside that
+//! `startsWith`, `endsWith`, `has`. Measured (load-tests `expr_bench`, 100,000 accounts as JSON
+//! maps): 40 ms for `category == 'restaurant' && gmv_30d > 5000 && days_since_visit > 14`, 2.3x
+//! a hand-written Rust closure over the same maps and 2-3x faster than the `cel` interpreter with
+//! a variable resolver (92 ms). Any boolean sub-expression outside that
 //! subset (macros such as `tags.exists(t, ..)`, timestamps and durations, `matches`, conversions,
 //! string concatenation) is evaluated by the `cel` interpreter, with the facts converted on
 //! demand; there an error (absent name, wrong type) makes that sub-expression false as a whole,
@@ -171,6 +173,8 @@ struct Inner {
     schema: Schema,
     root: B,
     native: bool,
+    /// The whole checked AST (integer literals as doubles), for [`Expr::matches_with_cel`].
+    whole: IdedExpr,
 }
 
 impl std::fmt::Debug for Expr {
@@ -215,11 +219,13 @@ impl Expr {
                 format!("the expression is {}, not a boolean", ty.name()),
             ));
         }
+        let mut whole = root.clone();
+        doubles_for_ints(&mut whole, false);
         let lower = Lower { schema, types: &checker.types };
         let root = lower.bool_node(root);
         let native = !root.uses_cel();
         Ok(Expr {
-            inner: Arc::new(Inner { source: src.to_owned(), schema: schema.clone(), root, native }),
+            inner: Arc::new(Inner { source: src.to_owned(), schema: schema.clone(), root, native, whole }),
         })
     }
 
@@ -243,11 +249,7 @@ impl Expr {
     /// Evaluates with the `cel` interpreter only (no native evaluator): for comparison and
     /// benchmarks. Same absent-name rule as inside [`Expr::matches`]' `cel` sub-expressions.
     pub fn matches_with_cel(&self, facts: &Map<String, Json>) -> bool {
-        // Recompile: the checked source is known to parse.
-        let program = ENV.compile(&self.inner.source).expect("compiled before");
-        let mut e = program.expression().clone();
-        doubles_for_ints(&mut e, false);
-        eval_cel(&e, facts, &self.inner.schema)
+        eval_cel(&self.inner.whole, facts, &self.inner.schema)
     }
 }
 

@@ -99,10 +99,14 @@ pub async fn apply(db: &sqlx::PgPool, entries: &[Entry]) -> anyhow::Result<()> {
     let mut fresh: std::collections::HashSet<String> = fresh.into_iter().collect();
     let applied = fresh.len();
     let mut transitions: Vec<Transition> = Vec::new();
+    let mut reports: Vec<String> = Vec::new();
     for e in entries.iter().filter(|e| fresh.remove(&e.oid)) {
         match &e.message {
             Some(Message::TasksTransitioned { items }) => transitions.extend(items.iter().cloned()),
-            Some(Message::ReportCreated { .. }) => metrics::counter!("fieldops_reports_received_total").increment(1),
+            Some(Message::ReportCreated { report_id, .. }) => {
+                metrics::counter!("fieldops_reports_received_total").increment(1);
+                reports.push(report_id.clone());
+            }
             Some(other) => tracing::warn!(message = ?other, "unexpected message on the feedback stream"),
             None => tracing::error!(entry.id = %e.id, "unreadable feedback entry; skipped"),
         }
@@ -110,7 +114,9 @@ pub async fn apply(db: &sqlx::PgPool, entries: &[Entry]) -> anyhow::Result<()> {
     if !transitions.is_empty() {
         apply_transitions(&mut *tx, &transitions).await?;
     }
+    let fired = crate::triggers::on_reports(&mut tx, &reports).await?;
     tx.commit().await?;
+    metrics::counter!("fieldops_rules_fired_total", "trigger" => "report").increment(fired.len() as u64);
     metrics::counter!("fieldops_feedback_applied_total").increment(applied as u64);
     Ok(())
 }

@@ -5,6 +5,8 @@
 pub mod feedback;
 pub mod materialise;
 pub mod relay;
+pub mod scheduler;
+pub mod triggers;
 mod wake;
 
 use fieldops_core::Settings;
@@ -24,11 +26,12 @@ pub struct Roles {
     pub materialise: bool,
     pub relay: bool,
     pub feedback: bool,
+    pub scheduler: bool,
 }
 
 impl Default for Roles {
     fn default() -> Self {
-        Roles { materialise: true, relay: true, feedback: true }
+        Roles { materialise: true, relay: true, feedback: true, scheduler: true }
     }
 }
 
@@ -47,6 +50,9 @@ pub async fn build_with(settings: Settings, roles: Roles) -> anyhow::Result<Runn
     }
     if roles.feedback {
         tasks.push(tokio::spawn(feedback::run(shared.clone())));
+    }
+    if roles.scheduler {
+        tasks.push(tokio::spawn(scheduler::run(shared.clone())));
     }
     shared.serve(
         "dispatcher",

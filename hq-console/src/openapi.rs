@@ -5,7 +5,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 use fieldops_core::platform::openapi::BearerAuth;
 
-use crate::routes::{accounts, directives, geography, people, reports};
+use crate::routes::{accounts, directives, geography, people, reports, rules};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -15,6 +15,7 @@ use crate::routes::{accounts, directives, geography, people, reports};
         geography::put_city, geography::list_cities, geography::get_territories, geography::put_territories,
         accounts::import, accounts::get,
         directives::create, directives::list, directives::get, directives::tasks, directives::cancel,
+        rules::create, rules::list, rules::get, rules::update, rules::delete, rules::preview, rules::fire,
         reports::list, reports::get, reports::csv, reports::escalations, reports::answer,
         fieldops_core::platform::openapi::login, fieldops_core::platform::openapi::health_live,
         fieldops_core::platform::openapi::health_ready, fieldops_core::platform::openapi::metrics,

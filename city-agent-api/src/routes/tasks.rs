@@ -316,6 +316,7 @@ pub async fn complete(req: HttpRequest, p: Principal, shared: web::Data<Shared>,
             &Message::ReportCreated { report_id: report_id.clone(), kind: "completion".into(), city_id: t.city_id.clone(), territory_id: t.territory_id.clone(), directive_id: Some(t.directive_id.clone()) },
         )
         .await?;
+        sqlx::query("update account set last_visit_at = now() where id = (select account_id from task where id = $1)").bind(&t.id).execute(&mut *conn).await?;
         set_status(conn, &p, t, TaskStatus::Completed, json!({"report_id": report_id})).await?;
         Ok(Some(event(t, "task.updated", "completed", Some(user.clone()))))
     })

@@ -4,7 +4,6 @@ use serde::{Deserialize, Serialize};
 
 use super::{Duration, FormField, validate_form};
 use crate::ApiError;
-use crate::filter::Filter;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -161,7 +160,8 @@ fn default_assignment() -> Assignment {
 }
 
 impl DirectiveIn {
-    /// Checks everything that can be checked without the database.
+    /// Checks everything that can be checked without the database (the account filter is
+    /// compiled against the known attributes by `store::rules::compile_account_filter`).
     pub fn validate(&self) -> Result<(), ApiError> {
         if self.name.trim().is_empty() || self.name.len() > 300 {
             return Err(ApiError::invalid("name", "name must be 1-300 bytes"));
@@ -174,11 +174,6 @@ impl DirectiveIn {
         }
         if let Some(area) = &self.target.area {
             crate::geo::parse_area(area, "target.area")?;
-        }
-        if let Some(expr) = &self.target.accounts {
-            Filter::parse(expr).map_err(|e| {
-                ApiError::unprocessable("invalid_expression", "target.accounts", e.to_string()).with_extra("position", e.position.into())
-            })?;
         }
         self.task.validate("task")?;
         Ok(())

@@ -4,12 +4,14 @@ mod directive;
 mod duration;
 mod form;
 mod ids;
+mod rule;
 mod task;
 
 pub use directive::{Assignment, DirectiveIn, PLACEHOLDERS, Priority, Target, TaskTemplate, render};
 pub use duration::Duration;
 pub use form::{FormField, FieldType, validate_answers, validate_form};
 pub use ids::new_id;
+pub use rule::{GroupBy, RuleIn, Trigger};
 pub use task::TaskStatus;
 
 use serde::{Deserialize, Serialize};

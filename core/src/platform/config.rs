@@ -16,6 +16,7 @@ pub struct Settings {
     pub dispatch: DispatchSettings,
     pub delivery: DeliverySettings,
     pub field: FieldSettings,
+    pub rules: RulesSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -65,6 +66,12 @@ pub struct DeliverySettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+pub struct RulesSettings {
+    pub catch_up_window: String,
+    pub scheduler_tick_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
 pub struct FieldSettings {
     pub checkin_radius_m: f64,
 }
@@ -109,6 +116,8 @@ impl Settings {
         if self.dispatch.batch_size == 0 || self.dispatch.relay_batch <= 0 {
             anyhow::bail!("dispatch.batch_size and dispatch.relay_batch must be positive");
         }
+        crate::domain::Duration::parse(&self.rules.catch_up_window)
+            .map_err(|e| anyhow::anyhow!("rules.catch_up_window: {e}"))?;
         if !(self.field.checkin_radius_m > 0.0) {
             anyhow::bail!("field.checkin_radius_m must be positive");
         }

@@ -211,3 +211,31 @@ pub async fn apply_transitions<'e>(db: impl PgExecutor<'e>, items: &[crate::queu
     .await?;
     Ok(())
 }
+
+/// Stores a directive as `pending` (the dispatcher materialises it); returns its id.
+pub async fn insert(
+    conn: &mut sqlx::PgConnection,
+    name: &str,
+    target: &crate::domain::Target,
+    task: &crate::domain::TaskTemplate,
+    assignment: crate::domain::Assignment,
+    created_by: &str,
+    rule: Option<(&str, i32)>,
+) -> Result<String, sqlx::Error> {
+    let id = crate::domain::new_id("dir");
+    sqlx::query(
+        "insert into directive (id, name, rule_id, rule_version, status, target, task_template, assignment, created_by)
+         values ($1, $2, $3, $4, 'pending', $5, $6, $7, $8)",
+    )
+    .bind(&id)
+    .bind(name)
+    .bind(rule.map(|r| r.0))
+    .bind(rule.map(|r| r.1))
+    .bind(sqlx::types::Json(target))
+    .bind(sqlx::types::Json(task))
+    .bind(assignment.as_str())
+    .bind(created_by)
+    .execute(conn)
+    .await?;
+    Ok(id)
+}

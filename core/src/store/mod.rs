@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod directives;
 pub mod reports;
+pub mod rules;
 pub mod tasks;
 pub mod users;
 

@@ -144,6 +144,27 @@ pub async fn import(req: HttpRequest, p: Principal, pool: web::Data<PgPool>, bod
         .execute(&mut *tx)
         .await?;
     }
+    // the attribute catalogue rule filters are checked against
+    let mut catalogue: std::collections::BTreeMap<&str, &str> = Default::default();
+    for (a, _, _) in &good {
+        for (k, v) in &a.attributes {
+            let ty = match v {
+                Value::String(_) => "string",
+                Value::Number(_) => "number",
+                Value::Bool(_) => "boolean",
+                _ => continue,
+            };
+            catalogue.entry(k.as_str()).or_insert(ty);
+        }
+    }
+    if !catalogue.is_empty() {
+        let (keys, tys): (Vec<&str>, Vec<&str>) = catalogue.into_iter().unzip();
+        sqlx::query("insert into account_attribute (key, ty) select * from unnest($1::text[], $2::text[]) on conflict do nothing")
+            .bind(&keys)
+            .bind(&tys)
+            .execute(&mut *tx)
+            .await?;
+    }
     audit::record(&mut tx, Some(&p.user_id), "accounts.import", "account", "*", None, json!({"imported": good.len(), "rejected": rejected.len()})).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(json!({"imported": good.len(), "rejected": rejected})))

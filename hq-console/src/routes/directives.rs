@@ -4,7 +4,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use fieldops_core::auth::{Principal, Role};
-use fieldops_core::domain::{DirectiveIn, TaskStatus, new_id};
+use fieldops_core::domain::{DirectiveIn, TaskStatus};
 use fieldops_core::platform::error::ApiError;
 use fieldops_core::platform::http::{LimitedBody, Page, list_response, parse_json};
 use fieldops_core::platform::idempotency;
@@ -28,30 +28,11 @@ pub async fn create(req: HttpRequest, p: Principal, pool: web::Data<PgPool>, bod
     if let Some(saved) = idempotency::replay(&mut tx, key.as_ref()).await? {
         return Ok(saved);
     }
-    if !input.target.cities.is_empty() {
-        let known: Vec<String> = sqlx::query_scalar("select id from city where id = any($1)").bind(&input.target.cities).fetch_all(&mut *tx).await?;
-        if let Some((i, c)) = input.target.cities.iter().enumerate().find(|(_, c)| !known.contains(c)) {
-            return Err(ApiError::unprocessable("unknown_city", format!("target.cities[{i}]"), format!("no city '{c}'")));
-        }
+    check_target_refs(&mut tx, &input.target).await?;
+    if let Some(src) = &input.target.accounts {
+        fieldops_core::store::rules::compile_account_filter(&mut tx, src, "target.accounts").await?;
     }
-    if !input.target.territories.is_empty() {
-        let known: Vec<String> = sqlx::query_scalar("select id from territory where id = any($1)").bind(&input.target.territories).fetch_all(&mut *tx).await?;
-        if let Some((i, t)) = input.target.territories.iter().enumerate().find(|(_, t)| !known.contains(t)) {
-            return Err(ApiError::unprocessable("unknown_territory", format!("target.territories[{i}]"), format!("no territory '{t}'")));
-        }
-    }
-    let id = new_id("dir");
-    sqlx::query(
-        "insert into directive (id, name, status, target, task_template, assignment, created_by) values ($1, $2, 'pending', $3, $4, $5, $6)",
-    )
-    .bind(&id)
-    .bind(&input.name)
-    .bind(sqlx::types::Json(&input.target))
-    .bind(sqlx::types::Json(&input.task))
-    .bind(input.assignment.as_str())
-    .bind(&p.user_id)
-    .execute(&mut *tx)
-    .await?;
+    let id = directives::insert(&mut tx, &input.name, &input.target, &input.task, input.assignment, &p.user_id, None).await?;
     audit::record(&mut tx, Some(&p.user_id), "directive.create", "directive", &id, None, json!({"name": input.name})).await?;
     let out = directive_in_tx(&mut tx, &id).await?;
     let resp = idempotency::respond(&mut tx, key.as_ref(), StatusCode::ACCEPTED, out).await?;
@@ -59,7 +40,7 @@ pub async fn create(req: HttpRequest, p: Principal, pool: web::Data<PgPool>, bod
     Ok(resp)
 }
 
-async fn directive_in_tx(tx: &mut sqlx::PgConnection, id: &str) -> Result<serde_json::Value, ApiError> {
+pub async fn directive_in_tx(tx: &mut sqlx::PgConnection, id: &str) -> Result<serde_json::Value, ApiError> {
     let row: directives::DirectiveRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select {} from directive where id = $1",
         directives::DIRECTIVE_COLUMNS
@@ -74,6 +55,23 @@ async fn directive_in_tx(tx: &mut sqlx::PgConnection, id: &str) -> Result<serde_
         "tasks": row.task_total, "skipped": row.skipped.0, "error": row.error,
         "counts": directives::Counts::default(), "by_city": []
     }))
+}
+
+/// Checks that the cities and territories a target names exist (422 naming the entry).
+pub async fn check_target_refs(tx: &mut sqlx::PgConnection, target: &fieldops_core::domain::Target) -> Result<(), ApiError> {
+    if !target.cities.is_empty() {
+        let known: Vec<String> = sqlx::query_scalar("select id from city where id = any($1)").bind(&target.cities).fetch_all(&mut *tx).await?;
+        if let Some((i, c)) = target.cities.iter().enumerate().find(|(_, c)| !known.contains(c)) {
+            return Err(ApiError::unprocessable("unknown_city", format!("target.cities[{i}]"), format!("no city '{c}'")));
+        }
+    }
+    if !target.territories.is_empty() {
+        let known: Vec<String> = sqlx::query_scalar("select id from territory where id = any($1)").bind(&target.territories).fetch_all(&mut *tx).await?;
+        if let Some((i, t)) = target.territories.iter().enumerate().find(|(_, t)| !known.contains(t)) {
+            return Err(ApiError::unprocessable("unknown_territory", format!("target.territories[{i}]"), format!("no territory '{t}'")));
+        }
+    }
+    Ok(())
 }
 
 #[utoipa::path(get, path = "/api/v1/directives", tag = "directives", params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),

@@ -5,6 +5,7 @@ pub mod directives;
 pub mod geography;
 pub mod people;
 pub mod reports;
+pub mod rules;
 
 use actix_web::web;
 use fieldops_core::platform::http::BodyLimit;
@@ -36,6 +37,13 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &fieldops_core::Setting
             .route("/directives/{id}", web::get().to(directives::get))
             .route("/directives/{id}/tasks", web::get().to(directives::tasks))
             .route("/directives/{id}/cancel", web::post().to(directives::cancel))
+            .route("/rules", web::post().to(rules::create))
+            .route("/rules", web::get().to(rules::list))
+            .route("/rules/{id}", web::get().to(rules::get))
+            .route("/rules/{id}", web::put().to(rules::update))
+            .route("/rules/{id}", web::delete().to(rules::delete))
+            .route("/rules/{id}/preview", web::post().to(rules::preview))
+            .route("/rules/{id}/fire", web::post().to(rules::fire))
             .route("/reports", web::get().to(reports::list))
             .route("/reports.csv", web::get().to(reports::csv))
             .route("/reports/{id}", web::get().to(reports::get))

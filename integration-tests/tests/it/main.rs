@@ -6,4 +6,5 @@ mod e2e;
 mod exactly_once;
 mod helpers;
 mod ops;
+mod rules;
 mod scope;

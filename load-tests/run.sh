@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds fieldops-bench (release) and runs one full measurement:
-#   A. redis-benchmark XADD, B. PostgreSQL COPY, S. directive fan-out through the real services.
+#   A. redis-benchmark XADD, B. PostgreSQL COPY, P. rule preview, S. directive fan-out (real services).
 # Usage: load-tests/run.sh [--accounts N] [--cities N] [--agents-per-city N] [--redis-requests N]
-#                          [--json PATH] [--keep-db] [--drop-task-fks]
+#     [--json PATH] [--keep-db] [--drop-task-fks] [--no-preview | --preview-only] [--preview-runs N]
 # Needs PostgreSQL and Redis (FIELDOPS__DATABASE__URL / FIELDOPS__REDIS__URL, default: local)
 # and redis-benchmark on PATH. See load-tests/README.md.
 set -euo pipefail

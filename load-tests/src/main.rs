@@ -4,13 +4,18 @@
 //! S. the system: one directive fanned out to every account, materialised by the dispatcher,
 //!    relayed from the outbox to Redis, delivered by city-agent-api's workers.
 //!
-//! Usage: `fieldops-bench [--accounts N] [--cities N] [--agents-per-city N] [--json PATH]`.
+//! P. (before S, not in its timed window) a strategy rule's preview on the same accounts, and
+//!    after S the rule fired, to check the preview's task count.
+//!
+//! Usage: `fieldops-bench [--accounts N] [--cities N] [--agents-per-city N] [--json PATH]
+//! [--no-preview | --preview-only] [--preview-runs N]`.
 //! PostgreSQL and Redis come from `FIELDOPS__DATABASE__URL` / `FIELDOPS__REDIS__URL` (defaults:
 //! the local servers). A database `fieldops_bench_<random>` and the Redis prefix
 //! `fieldops-bench:<random>:` are created for the run and removed at the end.
 
 mod baseline;
 mod cpu;
+mod preview;
 mod report;
 mod seed;
 mod system;
@@ -31,10 +36,17 @@ struct Args {
     keep_db: bool,
     /// Experiment: drop the task foreign keys the materialiser guarantees itself before timing.
     drop_task_fks: bool,
+    /// Measure the rule preview (P) too (default; `--no-preview` skips it).
+    preview: bool,
+    /// Only seed, preview and fire the rule: no A, B or fan-out.
+    preview_only: bool,
+    /// Preview calls after the first (best and median of these).
+    preview_runs: usize,
 }
 
 fn args() -> anyhow::Result<Args> {
-    let mut a = Args { accounts: 100_000, cities: 10, agents_per_city: 20, redis_requests: 200_000, json: None, keep_db: false, drop_task_fks: false };
+    let mut a = Args { accounts: 100_000, cities: 10, agents_per_city: 20, redis_requests: 200_000, json: None, keep_db: false, drop_task_fks: false,
+                          preview: true, preview_only: false, preview_runs: 5 };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
@@ -46,13 +58,17 @@ fn args() -> anyhow::Result<Args> {
             "--json" => a.json = Some(value()?),
             "--keep-db" => a.keep_db = true,
             "--drop-task-fks" => a.drop_task_fks = true,
+            "--no-preview" => a.preview = false,
+            "--preview-only" => a.preview_only = true,
+            "--preview-runs" => a.preview_runs = value()?.parse()?,
             "-h" | "--help" => {
-                println!("fieldops-bench [--accounts 100000] [--cities 10] [--agents-per-city 20] [--redis-requests 200000] [--json PATH] [--keep-db] [--drop-task-fks]");
+                println!("fieldops-bench [--accounts 100000] [--cities 10] [--agents-per-city 20] [--redis-requests 200000] [--json PATH] [--keep-db] [--drop-task-fks] [--no-preview | --preview-only] [--preview-runs 5]");
                 std::process::exit(0);
             }
             other => anyhow::bail!("unknown argument {other} (try --help)"),
         }
     }
+    anyhow::ensure!(a.preview || !a.preview_only, "--no-preview and --preview-only exclude each other");
     anyhow::ensure!(a.cities > 0 && a.accounts > 0 && a.agents_per_city >= 4, "need cities > 0, accounts > 0, agents-per-city >= 4");
     Ok(a)
 }
@@ -73,8 +89,12 @@ async fn main() -> anyhow::Result<()> {
     let base_url = std::env::var("FIELDOPS__DATABASE__URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/fieldops".into());
     let redis_url = std::env::var("FIELDOPS__REDIS__URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
 
-    eprintln!("[A] redis-benchmark XADD ...");
-    let redis_rate = baseline::redis_xadd(&redis_url, args.redis_requests).await?;
+    let redis_rate = if args.preview_only {
+        None
+    } else {
+        eprintln!("[A] redis-benchmark XADD ...");
+        Some(baseline::redis_xadd(&redis_url, args.redis_requests).await?)
+    };
 
     let tag = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
     let db_name = format!("fieldops_bench_{tag}");
@@ -112,11 +132,15 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run(args: &Args, settings: &Settings, redis_rate: f64) -> anyhow::Result<report::Report> {
+async fn run(args: &Args, settings: &Settings, redis_rate: Option<f64>) -> anyhow::Result<report::Report> {
     let db = fieldops_core::platform::db::connect(&settings.database).await?;
     fieldops_core::platform::db::migrate(&db).await?;
-    eprintln!("[B] PostgreSQL COPY of {} task rows ...", args.accounts);
-    let copy_rate = baseline::pg_copy(settings.database.url.expose_secret(), args.accounts, args.cities).await?;
+    let copy_rate = if args.preview_only {
+        None
+    } else {
+        eprintln!("[B] PostgreSQL COPY of {} task rows ...", args.accounts);
+        Some(baseline::pg_copy(settings.database.url.expose_secret(), args.accounts, args.cities).await?)
+    };
 
     eprintln!("[S] starting hq-console, dispatcher, city-agent-api in-process ...");
     let services = system::Services::start(settings).await?;
@@ -137,13 +161,31 @@ async fn run(args: &Args, settings: &Settings, redis_rate: f64) -> anyhow::Resul
             .await?;
         }
         sqlx::query("vacuum analyze").execute(&db).await?;
-        eprintln!("    seeded {imported} accounts in {:.1} s; timing the directive ...", seeding.elapsed().as_secs_f64());
-        system::run_directive(&api, &db, &redis, settings, args.cities, args.accounts as i64).await
+        eprintln!("    seeded {imported} accounts in {:.1} s", seeding.elapsed().as_secs_f64());
+        let mut preview = None;
+        if args.preview {
+            let expected = (0..args.accounts).filter(|&i| seed::gmv_30d(i) > 5000).count() as i64;
+            eprintln!("[P] rule `{}` ({expected} matching accounts): timing POST /rules/{{id}}/preview ...", preview::RULE_FILTER);
+            let rule = preview::create_rule(&api).await?;
+            preview = Some(preview::measure(&api, &db, &rule, args.preview_runs, expected).await?);
+        }
+        let system = if args.preview_only {
+            None
+        } else {
+            eprintln!("[S] timing the directive ...");
+            Some(system::run_directive(&api, &db, &redis, settings, args.cities, args.accounts as i64).await?)
+        };
+        if let Some(p) = &mut preview {
+            eprintln!("[P] {}firing the rule ...", if system.is_some() { "previews after the fan-out, then " } else { "" });
+            preview::after(&api, &db, p, args.preview_runs, system.is_some()).await?;
+        }
+        Ok::<_, anyhow::Error>((system, preview))
     }
     .await;
     services.stop().await;
     db.close().await;
-    let mut report = report::Report::new(args.accounts, args.cities, args.agents_per_city, redis_rate, copy_rate, measured?);
+    let (system, preview) = measured?;
+    let mut report = report::Report::new(args.accounts, args.cities, args.agents_per_city, redis_rate, copy_rate, system, preview);
     report.experiment = args.drop_task_fks.then(|| "task foreign keys to city, team, account, app_user dropped".to_string());
     Ok(report)
 }

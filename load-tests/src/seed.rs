@@ -5,7 +5,8 @@
 //! territories `c<n>-t<k>`, each served by its own team `c<n>-team<k>` with
 //! `agents_per_city / 4` agents. Account `i` lies in city `i % cities`, territory
 //! `(i / cities) % 4`, strictly inside the square (no point on a shared edge), owned by an agent
-//! of that territory's team, with `category = 'restaurant'` so the directive targets all of them.
+//! of that territory's team, with `category = 'restaurant'` so the directive targets all of them, and a `gmv_30d`
+//! between 0 and 10,000 (see [`gmv_30d`]) for the rule preview.
 
 use std::collections::HashMap;
 
@@ -64,6 +65,12 @@ fn spread(i: usize, salt: u64) -> f64 {
     (h >> 11) as f64 / (1u64 << 53) as f64
 }
 
+/// Account `i`'s `gmv_30d` attribute: spread evenly over 0..=10,000, so the rule filter
+/// `gmv_30d > 5000` matches about half of the accounts (the fan-out directive matches all).
+pub fn gmv_30d(i: usize) -> i64 {
+    (spread(i, 3) * 10_000.0).round() as i64
+}
+
 /// Creates everything; returns the number of accounts imported.
 pub async fn seed(api: &Api, cities: usize, agents_per_city: usize, accounts: usize) -> anyhow::Result<usize> {
     use reqwest::Method;
@@ -119,7 +126,7 @@ pub async fn seed(api: &Api, cities: usize, agents_per_city: usize, accounts: us
                     "id": format!("acc-{c}-{i}"), "name": format!("Restaurant {i}"),
                     "lat": y0 + 0.001 + 0.248 * spread(i, 1), "lon": x0 + 0.001 + 0.248 * spread(i, 2),
                     "owner_id": team[(i / (cities * 4)) % team.len()],
-                    "attributes": {"category": "restaurant", "gmv_30d": 6000}
+                    "attributes": {"category": "restaurant", "gmv_30d": gmv_30d(i)}
                 })
             })
             .collect();

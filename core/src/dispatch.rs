@@ -122,7 +122,7 @@ pub async fn resolve(tx: &mut PgConnection, target: &Target, template: &TaskTemp
                 "select a.id, a.name, a.lat, a.lon, a.city_id, a.territory_id, a.owner_id, u.team_id as owner_team,
                         t.team_id as territory_team, a.attributes, a.last_visit_at
                  from account a left join territory t on t.id = a.territory_id left join app_user u on u.id = a.owner_id and u.role = 'agent'
-                 where a.city_id = any($1) and (cardinality($2::text[]) = 0 or a.territory_id = any($2)) order by a.id",
+                 where a.city_id = any($1) and (cardinality($2::text[]) = 0 or a.territory_id = any($2)) order by a.id collate \"C\"",
             )
             .bind(&cities)
             .bind(&target.territories)

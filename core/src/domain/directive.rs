@@ -159,23 +159,29 @@ fn default_assignment() -> Assignment {
     Assignment::Owner
 }
 
+/// The checks a directive and a rule share: name, target ids and area, task template.
+pub fn validate_order(name: &str, target: &Target, task: &TaskTemplate) -> Result<(), ApiError> {
+    if name.trim().is_empty() || name.len() > 300 {
+        return Err(ApiError::invalid("name", "name must be 1-300 bytes"));
+    }
+    for (i, c) in target.cities.iter().enumerate() {
+        super::check_slug(c, &format!("target.cities[{i}]"))?;
+    }
+    for (i, t) in target.territories.iter().enumerate() {
+        super::check_slug(t, &format!("target.territories[{i}]"))?;
+    }
+    if let Some(area) = &target.area {
+        crate::geo::parse_area(area, "target.area")?;
+    }
+    task.validate("task")?;
+    Ok(())
+}
+
 impl DirectiveIn {
     /// Checks everything that can be checked without the database (the account filter is
     /// compiled against the known attributes by `store::rules::compile_account_filter`).
     pub fn validate(&self) -> Result<(), ApiError> {
-        if self.name.trim().is_empty() || self.name.len() > 300 {
-            return Err(ApiError::invalid("name", "name must be 1-300 bytes"));
-        }
-        for (i, c) in self.target.cities.iter().enumerate() {
-            super::check_slug(c, &format!("target.cities[{i}]"))?;
-        }
-        for (i, t) in self.target.territories.iter().enumerate() {
-            super::check_slug(t, &format!("target.territories[{i}]"))?;
-        }
-        if let Some(area) = &self.target.area {
-            crate::geo::parse_area(area, "target.area")?;
-        }
-        self.task.validate("task")?;
+        validate_order(&self.name, &self.target, &self.task)?;
         Ok(())
     }
 }

@@ -68,19 +68,7 @@ impl RuleIn {
     /// What can be checked without the database (expressions are checked by the store, which
     /// knows the account attributes).
     pub fn validate(&self) -> Result<(), ApiError> {
-        if self.name.trim().is_empty() || self.name.len() > 300 {
-            return Err(ApiError::invalid("name", "name must be 1-300 bytes"));
-        }
-        for (i, c) in self.target.cities.iter().enumerate() {
-            super::check_slug(c, &format!("target.cities[{i}]"))?;
-        }
-        for (i, t) in self.target.territories.iter().enumerate() {
-            super::check_slug(t, &format!("target.territories[{i}]"))?;
-        }
-        if let Some(area) = &self.target.area {
-            crate::geo::parse_area(area, "target.area")?;
-        }
-        self.task.validate("task")?;
+        super::directive::validate_order(&self.name, &self.target, &self.task)?;
         match &self.trigger {
             Trigger::Manual => {}
             Trigger::Cron { cron, timezone } => {

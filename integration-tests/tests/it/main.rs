@@ -2,6 +2,7 @@
 //! against the real PostgreSQL and Redis (a fresh database and Redis key prefix per test).
 
 mod bad_input;
+mod crash;
 mod e2e;
 mod exactly_once;
 mod helpers;

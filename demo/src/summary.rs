@@ -1,5 +1,6 @@
 //! `summary`: poll `GET /api/v1/directives` and print a live per-city funnel table for every
-//! directive, redrawn in place on a terminal and appended otherwise.
+//! directive, newest first, redrawn in place on a terminal and appended otherwise. Directives a
+//! strategy rule made (they carry `rule_id`) are marked `[rule]`.
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
@@ -96,9 +97,17 @@ pub async fn run(args: SummaryArgs) -> Result<()> {
 
 /// The whole table for one poll.
 pub fn render(list: &Value, started: Instant, interval: u64) -> String {
-    let items = list["items"].as_array().cloned().unwrap_or_default();
+    let mut items = list["items"].as_array().cloned().unwrap_or_default();
+    // newest first (RFC 3339 UTC strings sort by time; the API's order breaks ties)
+    items.sort_by(|a, b| {
+        b["created_at"]
+            .as_str()
+            .unwrap_or("")
+            .cmp(a["created_at"].as_str().unwrap_or(""))
+    });
+    let by_rule = items.iter().filter(|d| !d["rule_id"].is_null()).count();
     let mut s = format!(
-        "fieldops directives: {} shown, +{}s (refresh every {interval}s, Ctrl-C to stop)\n",
+        "fieldops directives: {} shown, newest first, {by_rule} made by rules, +{}s (refresh every {interval}s, Ctrl-C to stop)\n",
         items.len(),
         started.elapsed().as_secs()
     );
@@ -107,11 +116,22 @@ pub fn render(list: &Value, started: Instant, interval: u64) -> String {
     }
     for d in &items {
         s.push('\n');
+        let origin = if d["rule_id"].is_null() { "[manual]" } else { "[rule]" };
+        let rule = if d["rule_id"].is_null() {
+            String::new()
+        } else {
+            format!(
+                "  rule {} v{}",
+                plain(&d["rule_id"]),
+                plain(&d["rule_version"])
+            )
+        };
         s.push_str(&format!(
-            "{}  [{}]  status {}\n",
+            "{origin:<8} {}  [{}]  status {}  created {}{rule}\n",
             d["name"].as_str().unwrap_or("?"),
             plain(&d["id"]),
-            plain(&d["status"])
+            plain(&d["status"]),
+            clock(&d["created_at"]),
         ));
         s.push_str(&format!("  {:<12}", "city"));
         for (_, label) in COLUMNS {
@@ -147,6 +167,15 @@ fn row(label: &str, counts: &Value) -> String {
     s
 }
 
+/// `2026-12-04T20:56:40.88Z` → `20:56:40` (UTC), else as given.
+fn clock(v: &Value) -> String {
+    let t = plain(v);
+    match t.split_once('T') {
+        Some((_, rest)) if rest.len() >= 8 => format!("{} UTC", &rest[..8]),
+        _ => t,
+    }
+}
+
 fn plain(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
@@ -167,12 +196,25 @@ mod tests {
             "by_city": [{"city_id": "shanghai", "counts": {"queued": 1, "completed": 1}},
                         {"city_id": "hangzhou", "counts": {"completed": 2}}]}], "next_cursor": null});
         let out = render(&list, Instant::now(), 3);
-        assert!(out.contains("Q4 push  [dir_1]  status running"));
+        assert!(out.contains("[manual] Q4 push  [dir_1]  status running"), "{out}");
         assert!(out.lines().any(|l| l.trim_start().starts_with("shanghai")));
         let all = out
             .lines()
             .find(|l| l.trim_start().starts_with("all"))
             .unwrap();
         assert!(all.ends_with("4    75%"), "{all}");
+    }
+
+    #[test]
+    fn rule_directives_are_marked_and_the_newest_comes_first() {
+        let list = json!({"items": [
+            {"id": "dir_1", "name": "Old", "status": "dispatched", "rule_id": null, "created_at": "2026-12-04T10:00:00Z", "counts": {}, "by_city": []},
+            {"id": "dir_2", "name": "Competitor subsidy: counter-visit", "status": "dispatched", "rule_id": "rule_9", "rule_version": 1,
+             "created_at": "2026-12-04T11:00:00.5Z", "counts": {}, "by_city": []}], "next_cursor": null});
+        let out = render(&list, Instant::now(), 3);
+        let first = out.lines().find(|l| l.starts_with('[')).unwrap();
+        assert!(first.starts_with("[rule]   Competitor subsidy"), "{out}");
+        assert!(first.contains("rule rule_9 v1") && first.contains("created 11:00:00 UTC"), "{first}");
+        assert!(out.contains("1 made by rules"), "{out}");
     }
 }

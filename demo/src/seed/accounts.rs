@@ -1,6 +1,10 @@
 //! Merchants of one city: a district is picked uniformly (so dense downtown districts get as
 //! many as large rural ones), a point uniformly inside it, and an owner among the agents of
 //! the team owning that district. Ids are deterministic (`shanghai-m00001`).
+//!
+//! Attributes: `category`, `gmv_30d`, `days_since_visit`, `rating`, and `is_new` (about 5% of
+//! the merchants, the ones the onboarding rule targets). `is_new` is derived from a hash of the
+//! id, not drawn from the city's random stream, so the other attributes stay what they were.
 
 use anyhow::{bail, Result};
 use rand::{rngs::StdRng, seq::SliceRandom, Rng};
@@ -37,8 +41,9 @@ pub async fn seed_accounts(
     let batches = accounts.chunks(args.batch_size.max(1)).count();
     for (b, batch) in accounts.chunks(args.batch_size.max(1)).enumerate() {
         let body = Value::Array(batch.to_vec());
+        // `v2`: the bodies gained `is_new`; a key of an older run would answer 409
         let key = format!(
-            "seed-accounts-{}-{}-{}-{b}",
+            "seed-accounts-v2-{}-{}-{}-{b}",
             city.id,
             place.districts.len(),
             args.batch_size
@@ -81,6 +86,21 @@ fn account(city: &City, place: &Place, agents: &[Agent], n: usize, rng: &mut Std
             "gmv_30d": gmv,
             "days_since_visit": rng.gen_range(0..60),
             "rating": (rng.gen_range(30..=50) as f64) / 10.0,
+            "is_new": is_new(city.id, n),
         },
     })
+}
+
+/// About one merchant in twenty is new (not yet onboarded); stable per id.
+fn is_new(city_id: &str, n: usize) -> bool {
+    super::seeded_rng(&format!("{city_id}-m{n:05}-is-new")).gen_bool(0.05)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn about_five_percent_are_new() {
+        let n = (1..=3000).filter(|&n| super::is_new("shanghai", n)).count();
+        assert!((90..=210).contains(&n), "{n}");
+    }
 }

@@ -2,14 +2,15 @@
 //!
 //! Per city: the city (with its boundary), teams, territories (districts round-robin over the
 //! teams), a manager and agents (homes inside their team's districts), and merchants sampled
-//! uniformly inside districts, owned by an agent of the district's team. Then HQ users and a
-//! few manual directives. Randomness is seeded per city, so a second run sends the same bodies
+//! uniformly inside districts, owned by an agent of the district's team. Then HQ users, a
+//! few manual directives and the strategy rules (`rules.rs`, each printed with its preview). Randomness is seeded per city, so a second run sends the same bodies
 //! with the same `Idempotency-Key`s, and the server answers with the first responses.
 
 mod accounts;
 mod directives;
 mod people;
 mod places;
+mod rules;
 
 use std::path::PathBuf;
 
@@ -52,6 +53,9 @@ pub struct SeedArgs {
     /// Do not issue the demo directives.
     #[arg(long)]
     pub no_directives: bool,
+    /// Do not create the demo strategy rules.
+    #[arg(long)]
+    pub no_rules: bool,
 }
 
 /// A stable 64-bit seed from a string (FNV-1a), so every run samples the same data.
@@ -87,16 +91,21 @@ pub async fn run(args: SeedArgs) -> Result<()> {
     }
     people::seed_hq_people(&api, &mut dir).await?;
     dir.save()?;
-    if !args.no_directives {
-        // Directives are the strategist's to issue (API.md); admin only if that login fails.
+    if !args.no_directives || !args.no_rules {
+        // Directives and rules are the strategist's (API.md); admin only if that login fails.
         let strategist = match Api::new(&args.hq)?.login("strategist", DEMO_PASSWORD).await {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("warning: {e:#}; issuing directives as {}", args.admin_user);
+                eprintln!("warning: {e:#}; acting as {}", args.admin_user);
                 api.clone()
             }
         };
-        directives::seed_directives(&strategist, &selected).await?;
+        if !args.no_directives {
+            directives::seed_directives(&strategist, &selected).await?;
+        }
+        if !args.no_rules {
+            rules::seed_rules(&strategist).await?;
+        }
     }
     print_logins(&args, &selected);
     Ok(())

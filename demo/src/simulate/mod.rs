@@ -4,9 +4,13 @@
 //! accept or reject 10% as closed, check in at the account, complete with answers valid for the
 //! form), now and then send an intel report, and think 0.2–2 s between actions. A semaphore
 //! bounds how many agents talk to the server at once.
+//!
+//! Besides, every 20–40 s a burst (`burst.rs`): three agents of one city report a competitor
+//! subsidy from the same district within seconds, which makes the report-triggered rule fire.
 
 mod agent;
 mod answers;
+mod burst;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -45,6 +49,18 @@ pub struct SimArgs {
     /// Chance per agent loop of sending an intel report.
     #[arg(long, default_value_t = 0.05)]
     pub intel_rate: f64,
+    /// Seconds before the first competitor-subsidy burst.
+    #[arg(long, default_value_t = 20)]
+    pub burst_first: u64,
+    /// Least seconds between bursts.
+    #[arg(long, default_value_t = 20)]
+    pub burst_min: u64,
+    /// Most seconds between bursts (0: no bursts).
+    #[arg(long, default_value_t = 40)]
+    pub burst_max: u64,
+    /// Agents (and reports) per burst: the rule's threshold.
+    #[arg(long, default_value_t = 3)]
+    pub burst_size: usize,
 }
 
 /// Counters shared by all agents.
@@ -125,6 +141,12 @@ pub async fn run(args: SimArgs) -> Result<()> {
         };
         handles.push(tokio::spawn(agent::run(ctx, username)));
     }
+    handles.push(tokio::spawn(burst::run(burst::Burst {
+        args: args.clone(),
+        stats: stats.clone(),
+        cities: cities::select(&args.cities)?,
+        stop: stop_rx.clone(),
+    })));
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = sigterm() => {}

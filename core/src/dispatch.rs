@@ -103,14 +103,21 @@ pub async fn resolve(tx: &mut PgConnection, target: &Target, template: &TaskTemp
     let mut tasks = Vec::new();
     let mut skipped = Vec::new();
     let render_all = |a: Option<&AccountRow>, city: &str, territory: Option<&str>, team: &str| {
-        let values = [
-            ("account.name", a.map(|a| a.name.as_str()).unwrap_or("")),
-            ("account.id", a.map(|a| a.id.as_str()).unwrap_or("")),
-            ("city_id", city),
-            ("territory_id", territory.unwrap_or("")),
-            ("team_id", team),
-        ];
-        (render(&template.title, &values), render(&template.instructions, &values))
+        let value = |name: &str| -> Option<String> {
+            match name {
+                "city_id" => Some(city.to_string()),
+                "territory_id" => territory.map(str::to_string),
+                "team_id" => Some(team.to_string()),
+                "account.name" => a.map(|a| a.name.clone()),
+                "account.id" => a.map(|a| a.id.clone()),
+                other => match a?.attributes.0.get(other.strip_prefix("account.")?)? {
+                    Value::String(s) => Some(s.clone()),
+                    Value::Null => None,
+                    v => Some(v.to_string()),
+                },
+            }
+        };
+        (render(&template.title, value), render(&template.instructions, value))
     };
 
     match &target.accounts {

@@ -84,6 +84,8 @@ fn default_priority() -> Priority {
     Priority::Normal
 }
 
+/// Placeholders every template may use; `{{account.<attribute>}}` is also accepted for any
+/// attribute imported accounts carry (checked against the catalogue by the store).
 pub const PLACEHOLDERS: [&str; 5] = ["account.name", "account.id", "city_id", "territory_id", "team_id"];
 
 impl TaskTemplate {
@@ -95,31 +97,58 @@ impl TaskTemplate {
             return Err(ApiError::invalid(format!("{path}.instructions"), "instructions are at most 20000 bytes"));
         }
         for (field, text) in [("title", &self.title), ("instructions", &self.instructions)] {
-            check_placeholders(text).map_err(|p| {
-                ApiError::unprocessable("unknown_placeholder", format!("{path}.{field}"), format!("unknown placeholder {{{{{p}}}}}; known: {}", PLACEHOLDERS.join(", ")))
-            })?;
+            for name in placeholders(text).map_err(|p| unknown_placeholder(path, field, &p))? {
+                let attribute_like = name.strip_prefix("account.").is_some_and(|a| !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+                if !PLACEHOLDERS.contains(&name.as_str()) && !attribute_like {
+                    return Err(unknown_placeholder(path, field, &name));
+                }
+            }
         }
         validate_form(&self.form, &format!("{path}.form"))?;
         Duration::parse(&self.due_in).map(|d| d.0).map_err(|e| ApiError::invalid(format!("{path}.due_in"), e))
     }
+
+    /// The `account.<attribute>` placeholders of title and instructions, with their field.
+    pub fn attribute_placeholders(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        for (field, text) in [("title", &self.title), ("instructions", &self.instructions)] {
+            for name in placeholders(text).unwrap_or_default() {
+                if let Some(attr) = name.strip_prefix("account.") {
+                    if !PLACEHOLDERS.contains(&name.as_str()) {
+                        out.push((field, attr.to_string()));
+                    }
+                }
+            }
+        }
+        out
+    }
 }
 
-fn check_placeholders(text: &str) -> Result<(), String> {
+pub fn unknown_placeholder(path: &str, field: &str, name: &str) -> ApiError {
+    ApiError::unprocessable(
+        "unknown_placeholder",
+        format!("{path}.{field}"),
+        format!("unknown placeholder {{{{{name}}}}}; known: {}, account.<attribute>", PLACEHOLDERS.join(", ")),
+    )
+}
+
+/// The placeholder names in `text`; an unterminated `{{` is an error (its start is returned).
+fn placeholders(text: &str) -> Result<Vec<String>, String> {
+    let mut names = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find("{{") {
         let after = &rest[start + 2..];
         let end = after.find("}}").ok_or_else(|| after.chars().take(20).collect::<String>())?;
-        let name = after[..end].trim();
-        if !PLACEHOLDERS.contains(&name) {
-            return Err(name.to_string());
-        }
+        names.push(after[..end].trim().to_string());
         rest = &after[end + 2..];
     }
-    Ok(())
+    Ok(names)
 }
 
-/// Replaces `{{account.name}}`-style placeholders with their values.
-pub fn render(text: &str, values: &[(&str, &str)]) -> String {
+/// Replaces `{{name}}` placeholders with `value(name)` (empty when it has none). One pass: a value
+/// that itself contains `{{...}}` (a merchant named "{{account.id}}") is inserted literally,
+/// never expanded again. Output is plain text; pages escape it for HTML where they show it.
+pub fn render(text: &str, value: impl Fn(&str) -> Option<String>) -> String {
     if !text.contains("{{") {
         return text.to_string();
     }
@@ -130,8 +159,7 @@ pub fn render(text: &str, values: &[(&str, &str)]) -> String {
         let after = &rest[start + 2..];
         match after.find("}}") {
             Some(end) => {
-                let name = after[..end].trim();
-                out.push_str(values.iter().find(|(k, _)| *k == name).map(|(_, v)| *v).unwrap_or(""));
+                out.push_str(&value(after[..end].trim()).unwrap_or_default());
                 rest = &after[end + 2..];
             }
             None => {
@@ -191,9 +219,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn placeholders_render_and_unknown_ones_are_refused() {
-        assert_eq!(render("Visit {{account.name}} in {{ city_id }}", &[("account.name", "老王面馆"), ("city_id", "shanghai")]), "Visit 老王面馆 in shanghai");
-        assert!(check_placeholders("Visit {{account.name}}").is_ok());
-        assert_eq!(check_placeholders("Visit {{account.owner}}").unwrap_err(), "account.owner");
+    fn placeholders_render_once_and_unknown_ones_are_refused() {
+        let values = |n: &str| match n {
+            "account.name" => Some("{{account.id}} 老王面馆".to_string()),
+            "city_id" => Some("shanghai".to_string()),
+            _ => None,
+        };
+        assert_eq!(render("Visit {{account.name}} in {{ city_id }}", values), "Visit {{account.id}} 老王面馆 in shanghai", "values are not expanded again");
+        let t = |title: &str| TaskTemplate { title: title.into(), instructions: String::new(), priority: Priority::High, due_in: "1h".into(), require_checkin: false, form: vec![] };
+        assert!(t("Visit {{account.name}}").validate("task").is_ok());
+        assert_eq!(t("Visit {{account.gmv_30d}}").attribute_placeholders(), vec![("title", "gmv_30d".to_string())]);
+        assert_eq!(t("Visit {{owner}}").validate("task").unwrap_err().code, "unknown_placeholder");
+        assert_eq!(t("Visit {{account.x y}}").validate("task").unwrap_err().field.as_deref(), Some("task.title"));
     }
 }

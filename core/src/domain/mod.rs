@@ -7,7 +7,7 @@ mod ids;
 mod rule;
 mod task;
 
-pub use directive::{Assignment, DirectiveIn, PLACEHOLDERS, Priority, Target, TaskTemplate, render};
+pub use directive::{Assignment, DirectiveIn, PLACEHOLDERS, Priority, Target, TaskTemplate, render, unknown_placeholder, validate_order};
 pub use duration::Duration;
 pub use form::{FormField, FieldType, validate_answers, validate_form};
 pub use ids::new_id;

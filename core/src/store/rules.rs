@@ -68,8 +68,24 @@ pub async fn compile_account_filter(conn: &mut PgConnection, src: &str, field: &
     Expr::compile(src, &schema).map_err(|e| expression_error(field, e))
 }
 
-/// Checks every expression of a rule.
+/// `{{account.<attribute>}}` placeholders must name an attribute imported accounts carry.
+pub async fn check_template_attributes(conn: &mut PgConnection, task: &crate::domain::TaskTemplate) -> Result<(), ApiError> {
+    let wanted = task.attribute_placeholders();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let known: Vec<String> = sqlx::query_scalar("select key from account_attribute").fetch_all(conn).await?;
+    for (field, attr) in wanted {
+        if !known.contains(&attr) {
+            return Err(crate::domain::unknown_placeholder("task", field, &format!("account.{attr}")));
+        }
+    }
+    Ok(())
+}
+
+/// Checks every expression and template placeholder of a rule.
 pub async fn check_expressions(conn: &mut PgConnection, rule: &RuleIn) -> Result<(), ApiError> {
+    check_template_attributes(conn, &rule.task).await?;
     if let Some(src) = &rule.target.accounts {
         compile_account_filter(conn, src, "target.accounts").await?;
     }

@@ -29,6 +29,7 @@ pub async fn create(req: HttpRequest, p: Principal, pool: web::Data<PgPool>, bod
         return Ok(saved);
     }
     check_target_refs(&mut tx, &input.target).await?;
+    fieldops_core::store::rules::check_template_attributes(&mut tx, &input.task).await?;
     if let Some(src) = &input.target.accounts {
         fieldops_core::store::rules::compile_account_filter(&mut tx, src, "target.accounts").await?;
     }

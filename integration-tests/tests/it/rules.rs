@@ -114,7 +114,9 @@ async fn a_preview_changes_nothing_and_matches_what_firing_produces() {
     let world = world(&sys).await;
     accounts(&sys, &world, 6).await;
     let t = world.strategist.clone();
-    let r = create_rule(&sys, &t, rule(json!({"kind": "manual"}), Some("category == 'restaurant' && gmv_30d >= 2000"))).await;
+    let mut body = rule(json!({"kind": "manual"}), Some("category == 'restaurant' && gmv_30d >= 2000"));
+    body["task"]["title"] = json!("Visit {{account.name}} (GMV {{account.gmv_30d}})");
+    let r = create_rule(&sys, &t, body).await;
     let id = r["id"].as_str().unwrap();
     let before = footprint(&sys).await;
     let (s, p) = sys.hq(Method::POST, &format!("/api/v1/rules/{id}/preview"), &world.coo, None).await;
@@ -128,7 +130,8 @@ async fn a_preview_changes_nothing_and_matches_what_firing_produces() {
     ]));
     assert_eq!(p["load"].as_array().unwrap().len(), 4);
     assert!(p["load"].as_array().unwrap().iter().all(|l| l["new"] == 2 && l["open"] == 0), "{}", p["load"]);
-    assert!(p["sample"][0]["title"].as_str().unwrap().starts_with("Visit Shop"));
+    let title = p["sample"][0]["title"].as_str().unwrap();
+    assert!(title.starts_with("Visit Shop") && (title.ends_with("(GMV 2000)") || title.ends_with("(GMV 4000)")), "{title}");
 
     let (_, d) = sys.hq(Method::POST, &format!("/api/v1/rules/{id}/fire"), &t, None).await;
     let did = d["id"].as_str().unwrap();

@@ -66,7 +66,8 @@ pub struct DirectiveOut {
     pub name: String,
     pub rule_id: Option<String>,
     pub rule_version: Option<i32>,
-    /// `pending` (accepted, not yet materialised), `dispatched`, `cancelled`, `failed`.
+    /// `pending` (accepted), `dispatching` (tasks being written and delivered), `dispatched`
+    /// (every task written), `cancelled`, `failed`.
     pub status: String,
     #[schema(value_type = Object)]
     pub target: serde_json::Value,

@@ -130,7 +130,8 @@ pub async fn cancel(p: Principal, pool: web::Data<PgPool>, path: web::Path<Strin
     p.require(&WRITERS)?;
     let id = path.into_inner();
     let mut tx = pool.begin().await?;
-    // waits for a dispatcher materialising this directive (it holds the row lock)
+    // waits for a dispatcher writing a chunk of this directive (it holds the row lock); the
+    // dispatcher stops at its next chunk once it sees the directive cancelled
     let status: Option<String> = sqlx::query_scalar("select status from directive where id = $1 for update").bind(&id).fetch_optional(&mut *tx).await?;
     match status.as_deref() {
         None => return Err(ApiError::not_found("directive")),

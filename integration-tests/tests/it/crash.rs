@@ -10,18 +10,10 @@ use secrecy::ExposeSecret;
 
 use crate::helpers::*;
 
-/// The `city-agent-api` binary built next to this test (`cargo test --workspace` builds it).
-fn field_binary() -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().and_then(|deps| deps.parent()).unwrap().join("city-agent-api");
-    assert!(bin.exists(), "{} is missing: run the tests with `cargo test --workspace` (scripts/test.sh does)", bin.display());
-    bin
-}
-
 fn spawn_field(sys: &System) -> tokio::process::Child {
     let s = &sys.settings;
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    tokio::process::Command::new(field_binary())
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_field-process"))
         .env("FIELDOPS__DATABASE__URL", s.database.url.expose_secret())
         .env("FIELDOPS__REDIS__URL", s.redis.url.expose_secret())
         .env("FIELDOPS__REDIS__PREFIX", &s.redis.prefix)

@@ -138,3 +138,44 @@ async fn a_completion_retried_with_its_key_stores_one_report_and_a_reused_key_is
     assert_eq!(sys.count("select count(*) from escalation").await, 1);
     sys.stop().await;
 }
+
+/// A dispatcher that dies part-way through a fan-out: it claimed the directive and committed the
+/// first chunk (tasks, outbox rows, counts), then was killed. Its lease expires; the next
+/// dispatcher takes the directive over, creates only the missing tasks, and the counts are exact.
+#[tokio::test]
+async fn a_dispatcher_dying_mid_fan_out_is_taken_over_without_losing_or_doubling_tasks() {
+    let sys = System::start_with(false, true).await;
+    let world = world(&sys).await;
+    accounts(&sys, &world, 5).await;
+    let (s, d) = sys.hq(Method::POST, "/api/v1/directives", &world.strategist, Some(directive(Some("gmv_30d >= 0"), &[]))).await;
+    assert_eq!(s, 202, "{d}");
+    let id = d["id"].as_str().unwrap().to_string();
+
+    // the doomed dispatcher: claims, resolves, writes 7 of the 20 tasks, dies
+    let claim = dispatcher::materialise::claim(&sys.db, "doomed").await.unwrap().expect("claimable");
+    let resolution = {
+        let mut conn = sys.db.acquire().await.unwrap();
+        fieldops_core::dispatch::resolve(&mut conn, &claim.target, &claim.template, claim.assignment).await.unwrap()
+    };
+    assert_eq!(resolution.tasks.len(), 20);
+    let due = chrono::Utc::now() + chrono::Duration::hours(1);
+    assert_eq!(dispatcher::materialise::write_chunk(&sys.db, &claim, due, &resolution.tasks[..7], 5).await.unwrap(), Some(7));
+    // while its lease holds, nobody else may take the directive
+    assert!(dispatcher::materialise::materialise_next(&sys.db, 5).await.unwrap().is_none());
+    // the lease runs out
+    sqlx::query("update directive set lease_until = now() - interval '1 second' where id = $1").bind(&id).execute(&sys.db).await.unwrap();
+    assert_eq!(dispatcher::materialise::materialise_next(&sys.db, 5).await.unwrap().as_deref(), Some(id.as_str()));
+    // the doomed one, should it wake up, can no longer write
+    assert_eq!(dispatcher::materialise::write_chunk(&sys.db, &claim, due, &resolution.tasks[7..], 5).await.unwrap(), None);
+
+    assert_eq!(sys.count(&format!("select count(*) from task where directive_id = '{id}'")).await, 20);
+    assert_eq!(sys.count(&format!("select count(distinct account_id) from task where directive_id = '{id}'")).await, 20);
+    assert_eq!(sys.count(&format!("select coalesce(sum(n), 0)::bigint from directive_count where directive_id = '{id}' and status = 'queued'")).await, 20);
+    let status: String = sqlx::query_scalar("select status from directive where id = $1").bind(&id).fetch_one(&sys.db).await.unwrap();
+    assert_eq!(status, "dispatched");
+    // relayed and delivered: every task once
+    let disp = start_dispatcher(&sys.settings).await;
+    sys.wait_counts(&id, &[("queued", 0), ("delivered", 20)]).await;
+    disp.stop().await;
+    sys.stop().await;
+}

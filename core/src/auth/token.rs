@@ -51,3 +51,34 @@ impl TokenKeys {
             })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(secret: &str) -> TokenKeys {
+        let settings = AuthSettings {
+            token_secret: secret.to_string().into(),
+            token_ttl: "1h".into(),
+            bootstrap_admin_username: String::new(),
+            bootstrap_admin_password: String::new().into(),
+            cookie_secure: true,
+        };
+        TokenKeys::new(&settings).unwrap()
+    }
+
+    #[test]
+    fn tokens_round_trip_and_expired_or_foreign_ones_are_refused() {
+        let k = keys(&"a".repeat(40));
+        let (token, exp) = k.issue("usr_1", "agent", Some("shanghai".into()), Some("t1".into())).unwrap();
+        assert!(exp > Utc::now());
+        let c = k.decode(&token).unwrap();
+        assert_eq!((c.sub.as_str(), c.role.as_str(), c.city.as_deref()), ("usr_1", "agent", Some("shanghai")));
+        let old = Claims { sub: "usr_1".into(), role: "agent".into(), city: None, team: None, exp: Utc::now().timestamp() - 3600, iat: 0 };
+        let expired = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &old, &k.enc).unwrap();
+        assert_eq!(k.decode(&expired).unwrap_err().message, "token expired");
+        let other = keys(&"b".repeat(40));
+        let (foreign, _) = other.issue("usr_1", "admin", None, None).unwrap();
+        assert_eq!(k.decode(&foreign).unwrap_err().code, "unauthorized", "a token signed with another secret");
+    }
+}

@@ -79,10 +79,16 @@ pub struct FieldSettings {
 impl Settings {
     /// Loads the layers for a service whose default port is `default_port`, then validates.
     pub fn load(default_port: u16) -> anyhow::Result<Settings> {
+        Self::load_from(default_port, std::env::var("FIELDOPS_CONFIG").ok(), None)
+    }
+
+    /// The layers with an explicit overlay file and, for tests, explicit environment variables
+    /// (`None` reads the process environment).
+    pub fn load_from(default_port: u16, overlay: Option<String>, env: Option<std::collections::HashMap<String, String>>) -> anyhow::Result<Settings> {
         let mut builder = config::Config::builder()
             .set_default("http.port", default_port)?
             .add_source(config::File::from_str(BASE, config::FileFormat::Toml));
-        if let Ok(overlay) = std::env::var("FIELDOPS_CONFIG") {
+        if let Some(overlay) = overlay {
             builder = builder.add_source(config::File::with_name(&overlay).required(true));
         }
         let settings: Settings = builder
@@ -90,7 +96,8 @@ impl Settings {
                 config::Environment::with_prefix("FIELDOPS")
                     .prefix_separator("__")
                     .separator("__")
-                    .try_parsing(true),
+                    .try_parsing(true)
+                    .source(env),
             )
             .build()?
             .try_deserialize()?;
@@ -122,5 +129,35 @@ impl Settings {
             anyhow::bail!("field.checkin_radius_m must be positive");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn layers_apply_in_order_defaults_then_overlay_then_environment() {
+        let dir = std::env::temp_dir().join(format!("fieldops-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let overlay = dir.join("local.toml");
+        std::fs::write(&overlay, "[redis]\nprefix = \"from-overlay:\"\n[http]\nport = 9000\n[field]\ncheckin_radius_m = 150.0\n").unwrap();
+        let env = std::collections::HashMap::from([
+            ("FIELDOPS__HTTP__PORT".to_string(), "9100".to_string()),
+            ("FIELDOPS__AUTH__TOKEN_SECRET".to_string(), "s".repeat(40)),
+        ]);
+        let s = Settings::load_from(8080, Some(overlay.to_string_lossy().into_owned()), Some(env)).unwrap();
+        assert_eq!(s.http.port, 9100, "environment beats the overlay");
+        assert_eq!(s.redis.prefix, "from-overlay:", "the overlay beats the defaults");
+        assert_eq!(s.field.checkin_radius_m, 150.0);
+        assert_eq!(s.dispatch.batch_size, 500, "defaults fill the rest");
+        assert_eq!(s.auth.token_secret.expose_secret().len(), 40);
+        let no_secret = Settings::load_from(8080, None, Some(Default::default()));
+        assert!(no_secret.unwrap_err().to_string().contains("token_secret"), "a missing secret is refused at load");
+        let defaults = Settings::load_from(8081, None, Some(std::collections::HashMap::from([("FIELDOPS__AUTH__TOKEN_SECRET".to_string(), "s".repeat(40))]))).unwrap();
+        assert_eq!(defaults.http.port, 8081, "the service's default port");
+        assert!(!format!("{defaults:?}").contains(&"s".repeat(40)), "secrets never appear in Debug output");
+        std::fs::remove_dir_all(dir).ok();
     }
 }

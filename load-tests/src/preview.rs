@@ -162,7 +162,7 @@ pub async fn after(api: &Api, db: &PgPool, p: &mut Preview, runs: usize, fanout_
         anyhow::ensure!(t.elapsed() < Duration::from_secs(600), "fired directive {id} not dispatched after 10 minutes");
         let (status, error): (String, Option<String>) = sqlx::query_as("select status, error from directive where id = $1").bind(&id).fetch_one(db).await?;
         match status.as_str() {
-            "pending" => continue,
+            "pending" | "dispatching" => continue,
             "dispatched" => break,
             other => anyhow::bail!("fired directive {id} is {other}: {error:?}"),
         }

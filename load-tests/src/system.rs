@@ -104,7 +104,7 @@ pub async fn run_directive(api: &Api, db: &PgPool, redis: &redis::Client, settin
         if materialised_s.is_none() {
             let (status, error): (String, Option<String>) = sqlx::query_as("select status, error from directive where id = $1").bind(&id).fetch_one(db).await?;
             match status.as_str() {
-                "pending" => {}
+                "pending" | "dispatching" => {}
                 "dispatched" => {
                     materialised_s = Some(epoch_now() - t0);
                     cpu1 = Some(cpu::snapshot());
@@ -113,7 +113,7 @@ pub async fn run_directive(api: &Api, db: &PgPool, redis: &redis::Client, settin
             }
         }
         if materialised_s.is_none() {
-            continue; // the tasks are invisible until the materialising transaction commits
+            continue; // counted once every chunk is written (delivery of early chunks is already under way)
         }
         let q = Instant::now();
         let delivered: i64 =

@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use fieldops_core::auth::{Principal, Role};
 use fieldops_core::domain::{LatLon, new_id};
-use fieldops_core::geo::{TerritoryIndex, Zone, parse_area};
+use fieldops_core::geo::{TerritoryIndex, Zone, parse_stored};
 use fieldops_core::platform::app::Shared;
 use fieldops_core::platform::error::ApiError;
 use fieldops_core::platform::http::{LimitedBody, parse_json};
@@ -107,7 +107,7 @@ async fn locate(conn: &mut sqlx::PgConnection, city: &str, at: LatLon) -> Result
     let rows: Vec<(String, sqlx::types::Json<Value>)> = sqlx::query_as("select id, geometry from territory where city_id = $1").bind(city).fetch_all(&mut *conn).await?;
     let zones = rows
         .into_iter()
-        .filter_map(|(id, g)| parse_area(&g.0, "geometry").ok().map(|shape| Zone { id, city_id: city.to_string(), team_id: None, shape }))
+        .filter_map(|(id, g)| parse_stored(&g.0).map(|shape| Zone { id, city_id: city.to_string(), team_id: None, shape }))
         .collect();
     Ok(TerritoryIndex::new(zones).locate(at.lat, at.lon).map(|z| z.id.clone()))
 }

@@ -68,6 +68,32 @@ pub fn parse_area(value: &Value, path: &str) -> Result<MultiPolygon<f64>, ApiErr
     Ok(mp)
 }
 
+/// A geometry stored after [`parse_area`] accepted it: parsed again without the (costly) OGC
+/// validation; `None` if it no longer parses.
+pub fn parse_stored(value: &Value) -> Option<MultiPolygon<f64>> {
+    let polygon = |rings: &Value| -> Option<Polygon<f64>> {
+        let mut parsed = rings
+            .as_array()?
+            .iter()
+            .map(|ring| {
+                let pts = ring.as_array()?.iter().map(|p| Some(geo::coord! { x: p.get(0)?.as_f64()?, y: p.get(1)?.as_f64()? })).collect::<Option<Vec<_>>>()?;
+                Some(geo::LineString::new(pts))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        if parsed.is_empty() {
+            return None;
+        }
+        let exterior = parsed.remove(0);
+        Some(Polygon::new(exterior, parsed))
+    };
+    let coords = value.get("coordinates")?;
+    match value.get("type")?.as_str()? {
+        "Polygon" => Some(MultiPolygon::new(vec![polygon(coords)?])),
+        "MultiPolygon" => Some(MultiPolygon::new(coords.as_array()?.iter().map(polygon).collect::<Option<Vec<_>>>()?)),
+        _ => None,
+    }
+}
+
 /// One territory in the index.
 #[derive(Debug, Clone)]
 pub struct Zone {
@@ -138,6 +164,13 @@ mod tests {
         assert!(parse_area(&bowtie, "g").unwrap_err().message.contains("invalid polygon"));
         assert_eq!(parse_area(&square(0.0, 0.0, 200.0, 1.0), "g").unwrap_err().code, "out_of_range");
         assert_eq!(parse_area(&json!({"type": "Point", "coordinates": [0, 0]}), "g").unwrap_err().code, "invalid_geometry");
+    }
+
+    #[test]
+    fn stored_geometries_parse_back_to_the_same_shape() {
+        let g = square(121.0, 31.0, 121.5, 31.5);
+        assert_eq!(parse_stored(&g).unwrap(), parse_area(&g, "g").unwrap());
+        assert!(parse_stored(&json!({"type": "Point", "coordinates": [0, 0]})).is_none());
     }
 
     #[test]

@@ -181,7 +181,9 @@ pub async fn list(pool: &PgPool, cursor: Option<&str>, limit: i64) -> Result<(Ve
     Ok(super::tasks::page(items, limit, |d| d.id.clone()))
 }
 
-/// Applies count deltas (from -> to) in the caller's transaction.
+/// Applies count deltas (from -> to) in the caller's transaction. Rows are written in one fixed
+/// order, so concurrent writers (a materialising chunk, the feedback consumer) take their row
+/// locks in the same order and cannot deadlock.
 pub async fn apply_transitions<'e>(db: impl PgExecutor<'e>, items: &[crate::queue::Transition]) -> Result<(), sqlx::Error> {
     let mut d = Vec::new();
     let mut c = Vec::new();
@@ -201,7 +203,7 @@ pub async fn apply_transitions<'e>(db: impl PgExecutor<'e>, items: &[crate::queu
     }
     sqlx::query(
         "insert into directive_count (directive_id, city_id, status, n)
-         select d, c, s, sum(n) from unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) as x(d, c, s, n) group by d, c, s
+         select d, c, s, sum(n) from unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) as x(d, c, s, n) group by d, c, s order by d, c, s
          on conflict (directive_id, city_id, status) do update set n = directive_count.n + excluded.n",
     )
     .bind(&d)

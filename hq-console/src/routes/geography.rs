@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, web};
 use fieldops_core::auth::{Principal, Role};
 use fieldops_core::domain::check_slug;
-use fieldops_core::geo::{TerritoryIndex, Zone, parse_area};
+use fieldops_core::geo::{TerritoryIndex, Zone, parse_area, parse_stored};
 use fieldops_core::platform::error::ApiError;
 use fieldops_core::platform::http::{LimitedBody, list_response, parse_json};
 use fieldops_core::store::audit;
@@ -222,7 +222,7 @@ pub async fn load_index(pool: &PgPool) -> Result<TerritoryIndex, ApiError> {
         sqlx::query_as("select id, city_id, team_id, geometry from territory").fetch_all(pool).await?;
     let zones = rows
         .into_iter()
-        .filter_map(|(id, city_id, team_id, g)| parse_area(&g.0, "geometry").ok().map(|shape| Zone { id, city_id, team_id, shape }))
+        .filter_map(|(id, city_id, team_id, g)| parse_stored(&g.0).map(|shape| Zone { id, city_id, team_id, shape }))
         .collect();
     Ok(TerritoryIndex::new(zones))
 }

@@ -67,7 +67,7 @@ pub async fn claim(pool: &PgPool, owner: &str) -> anyhow::Result<Option<Claim>> 
             "update directive set status = 'dispatching', lease_owner = $1, lease_until = clock_timestamp() + interval '{LEASE}'
              where id = (select id from directive
                          where status = 'pending' or (status = 'dispatching' and lease_until < clock_timestamp())
-                         order by created_at limit 1 for update skip locked)
+                         order by created_at limit 1 for no key update skip locked)
              returning id, target, task_template, assignment, rule_id"
         )))
         .bind(owner)
@@ -139,9 +139,11 @@ pub async fn materialise_next(pool: &PgPool, batch_size: usize) -> anyhow::Resul
 }
 
 /// Locks the directive row; true while it is still ours to write (not cancelled, lease held),
-/// and renews the lease.
+/// and renews the lease. `FOR NO KEY UPDATE`, not `FOR UPDATE`: the feedback consumer inserting a
+/// `directive_count` row takes a key-share lock on the directive (its foreign key) while holding
+/// count rows this chunk will update; a full `FOR UPDATE` here would deadlock with it.
 async fn still_ours(tx: &mut PgConnection, id: &str, owner: &str) -> anyhow::Result<bool> {
-    let row: Option<(String, Option<String>)> = sqlx::query_as("select status, lease_owner from directive where id = $1 for update").bind(id).fetch_optional(&mut *tx).await?;
+    let row: Option<(String, Option<String>)> = sqlx::query_as("select status, lease_owner from directive where id = $1 for no key update").bind(id).fetch_optional(&mut *tx).await?;
     let ours = matches!(&row, Some((status, lease)) if status == "dispatching" && lease.as_deref() == Some(owner));
     if ours {
         sqlx::query(sqlx::AssertSqlSafe(format!("update directive set lease_until = clock_timestamp() + interval '{LEASE}' where id = $1")))

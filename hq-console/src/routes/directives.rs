@@ -132,7 +132,7 @@ pub async fn cancel(p: Principal, pool: web::Data<PgPool>, path: web::Path<Strin
     let mut tx = pool.begin().await?;
     // waits for a dispatcher writing a chunk of this directive (it holds the row lock); the
     // dispatcher stops at its next chunk once it sees the directive cancelled
-    let status: Option<String> = sqlx::query_scalar("select status from directive where id = $1 for update").bind(&id).fetch_optional(&mut *tx).await?;
+    let status: Option<String> = sqlx::query_scalar("select status from directive where id = $1 for no key update").bind(&id).fetch_optional(&mut *tx).await?;
     match status.as_deref() {
         None => return Err(ApiError::not_found("directive")),
         Some("cancelled") => {

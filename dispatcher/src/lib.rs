@@ -3,6 +3,7 @@
 //! feedback stream into per-directive, per-city counts. Serves health and metrics only.
 
 pub mod feedback;
+pub mod janitor;
 pub mod materialise;
 pub mod relay;
 pub mod scheduler;
@@ -53,6 +54,7 @@ pub async fn build_with(settings: Settings, roles: Roles) -> anyhow::Result<Runn
     }
     if roles.scheduler {
         tasks.push(tokio::spawn(scheduler::run(shared.clone())));
+        tasks.push(tokio::spawn(janitor::run(shared.clone())));
     }
     shared.serve(
         "dispatcher",

@@ -17,6 +17,7 @@ pub struct Settings {
     pub delivery: DeliverySettings,
     pub field: FieldSettings,
     pub rules: RulesSettings,
+    pub retention: RetentionSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -63,6 +64,13 @@ pub struct DeliverySettings {
     pub read_count: usize,
     pub reclaim_idle_ms: u64,
     pub consumer_name: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RetentionSettings {
+    pub processed_messages: String,
+    pub idempotency_keys: String,
+    pub interval_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -122,6 +130,9 @@ impl Settings {
             .map_err(|e| anyhow::anyhow!("auth.token_ttl: {e}"))?;
         if self.dispatch.batch_size == 0 || self.dispatch.relay_batch <= 0 {
             anyhow::bail!("dispatch.batch_size and dispatch.relay_batch must be positive");
+        }
+        for (key, value) in [("retention.processed_messages", &self.retention.processed_messages), ("retention.idempotency_keys", &self.retention.idempotency_keys)] {
+            crate::domain::Duration::parse(value).map_err(|e| anyhow::anyhow!("{key}: {e}"))?;
         }
         crate::domain::Duration::parse(&self.rules.catch_up_window)
             .map_err(|e| anyhow::anyhow!("rules.catch_up_window: {e}"))?;

@@ -82,3 +82,24 @@ async fn configuration_refuses_a_missing_secret() {
     s.auth.token_ttl = "forever".into();
     assert!(s.validate().is_err());
 }
+
+#[tokio::test]
+async fn the_janitor_deletes_bookkeeping_past_its_retention_and_keeps_the_rest() {
+    let sys = System::start().await;
+    let world = world(&sys).await;
+    // bookkeeping appears: an idempotent report and the feedback consumer's de-duplication rows
+    let agent = world.agent("shanghai-west-agent1");
+    let (s, _) = sys.field_idem("/api/v1/reports", &agent.token, json!({"kind": "intel", "text": "x", "tags": [], "location": {"lat": 31.2, "lon": 121.2}}), "k1").await;
+    assert_eq!(s, 201);
+    sys.wait_count("select count(*) from processed_message", 1).await;
+    assert_eq!(sys.count("select count(*) from idempotency_key").await, 1);
+    let seven_days = chrono::Duration::days(7);
+    // a day later nothing is old enough
+    let swept = dispatcher::janitor::sweep(&sys.db, chrono::Utc::now() + chrono::Duration::days(1), seven_days, seven_days).await.unwrap();
+    assert_eq!(swept, dispatcher::janitor::Swept::default());
+    // eight days later both go
+    let swept = dispatcher::janitor::sweep(&sys.db, chrono::Utc::now() + chrono::Duration::days(8), seven_days, seven_days).await.unwrap();
+    assert_eq!((swept.processed_messages, swept.idempotency_keys), (1, 1));
+    assert_eq!(sys.count("select count(*) from processed_message").await + sys.count("select count(*) from idempotency_key").await, 0);
+    sys.stop().await;
+}

@@ -11,23 +11,29 @@ use sqlx::PgConnection;
 
 #[derive(sqlx::FromRow)]
 pub struct AccountRow {
-    id: String,
-    name: String,
-    lat: f64,
-    lon: f64,
-    city_id: String,
-    territory_id: Option<String>,
-    owner_id: Option<String>,
-    owner_team: Option<String>,
-    territory_team: Option<String>,
-    attributes: sqlx::types::Json<serde_json::Map<String, Value>>,
-    last_visit_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub id: String,
+    pub name: String,
+    pub lat: f64,
+    pub lon: f64,
+    pub city_id: String,
+    pub territory_id: Option<String>,
+    pub owner_id: Option<String>,
+    pub owner_team: Option<String>,
+    pub territory_team: Option<String>,
+    pub attributes: sqlx::types::Json<serde_json::Map<String, Value>>,
+    pub last_visit_at: Option<chrono::DateTime<chrono::Utc>>,
 }
+
+/// The targeted accounts (cities `$1`, territories `$2`, empty = all) with their teams.
+pub const ACCOUNTS_SQL: &str = "select a.id, a.name, a.lat, a.lon, a.city_id, a.territory_id, a.owner_id, u.team_id as owner_team,
+        t.team_id as territory_team, a.attributes, a.last_visit_at
+ from account a left join territory t on t.id = a.territory_id left join app_user u on u.id = a.owner_id and u.role = 'agent'
+ where a.city_id = any($1) and (cardinality($2::text[]) = 0 or a.territory_id = any($2)) order by a.id collate \"C\"";
 
 impl AccountRow {
     /// What a filter sees: the attributes, the built-in names, and `days_since_visit` from the
     /// last completed visit (else the imported attribute of that name, if any).
-    fn facts(&self, now: chrono::DateTime<chrono::Utc>) -> serde_json::Map<String, Value> {
+    pub fn facts(&self, now: chrono::DateTime<chrono::Utc>) -> serde_json::Map<String, Value> {
         let mut f = self.attributes.0.clone();
         f.insert("id".into(), Value::String(self.id.clone()));
         f.insert("name".into(), Value::String(self.name.clone()));
@@ -126,10 +132,7 @@ pub async fn resolve(tx: &mut PgConnection, target: &Target, template: &TaskTemp
             let filter = Expr::compile(expr, &schema).map_err(|e| anyhow::anyhow!("target.accounts: {}", e.message))?;
             let now = chrono::Utc::now();
             let accounts: Vec<AccountRow> = sqlx::query_as(
-                "select a.id, a.name, a.lat, a.lon, a.city_id, a.territory_id, a.owner_id, u.team_id as owner_team,
-                        t.team_id as territory_team, a.attributes, a.last_visit_at
-                 from account a left join territory t on t.id = a.territory_id left join app_user u on u.id = a.owner_id and u.role = 'agent'
-                 where a.city_id = any($1) and (cardinality($2::text[]) = 0 or a.territory_id = any($2)) order by a.id collate \"C\"",
+                ACCOUNTS_SQL,
             )
             .bind(&cities)
             .bind(&target.territories)

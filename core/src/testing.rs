@@ -74,19 +74,26 @@ pub async fn settings() -> Settings {
     s
 }
 
+/// A service binary configured the way an operator does it: no arguments, `FIELDOPS__`
+/// variables naming `settings`' database, Redis prefix and secret, and `port`.
+pub fn service_command(bin: &str, settings: &Settings, port: u16) -> tokio::process::Command {
+    use secrecy::ExposeSecret;
+    let mut cmd = tokio::process::Command::new(bin);
+    cmd.env("FIELDOPS__DATABASE__URL", settings.database.url.expose_secret())
+        .env("FIELDOPS__REDIS__URL", settings.redis.url.expose_secret())
+        .env("FIELDOPS__REDIS__PREFIX", &settings.redis.prefix)
+        .env("FIELDOPS__HTTP__PORT", port.to_string())
+        .env("FIELDOPS__AUTH__TOKEN_SECRET", settings.auth.token_secret.expose_secret());
+    cmd
+}
+
 /// Starts a service binary the way an operator does (no arguments, `FIELDOPS__` variables),
 /// waits until `/health/ready` answers 200, sends SIGTERM and returns the exit status.
 pub async fn run_binary_then_sigterm(bin: &str) -> std::process::ExitStatus {
-    use secrecy::ExposeSecret;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let s = settings().await;
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = tokio::process::Command::new(bin)
-        .env("FIELDOPS__DATABASE__URL", s.database.url.expose_secret())
-        .env("FIELDOPS__REDIS__URL", s.redis.url.expose_secret())
-        .env("FIELDOPS__REDIS__PREFIX", &s.redis.prefix)
-        .env("FIELDOPS__HTTP__PORT", port.to_string())
-        .env("FIELDOPS__AUTH__TOKEN_SECRET", s.auth.token_secret.expose_secret())
+    let mut child = service_command(bin, &s, port)
         .env("RUST_LOG", "warn")
         .kill_on_drop(true)
         .spawn()

@@ -17,10 +17,11 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use fieldops_core::dispatch::{ACCOUNTS_SQL, AccountRow};
 use fieldops_core::rules::expr::Expr;
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use crate::cpu::{self, CpuSeconds};
@@ -174,45 +175,6 @@ pub async fn after(api: &Api, db: &PgPool, p: &mut Preview, runs: usize, fanout_
 }
 
 /// resolve's account query, with the same columns and types.
-#[derive(sqlx::FromRow)]
-#[allow(dead_code)] // decoded to measure the decoding; only some fields are read
-struct AccountRow {
-    id: String,
-    name: String,
-    lat: f64,
-    lon: f64,
-    city_id: String,
-    territory_id: Option<String>,
-    owner_id: Option<String>,
-    owner_team: Option<String>,
-    territory_team: Option<String>,
-    attributes: sqlx::types::Json<Map<String, Value>>,
-    last_visit_at: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-const ACCOUNTS_SQL: &str = "select a.id, a.name, a.lat, a.lon, a.city_id, a.territory_id, a.owner_id, u.team_id as owner_team,
-        t.team_id as territory_team, a.attributes, a.last_visit_at
- from account a left join territory t on t.id = a.territory_id left join app_user u on u.id = a.owner_id and u.role = 'agent'
- where a.city_id = any($1) and (cardinality($2::text[]) = 0 or a.territory_id = any($2)) order by a.id";
-
-/// Same as `AccountRow::facts` in fieldops_core::dispatch.
-fn facts(a: &AccountRow, now: chrono::DateTime<chrono::Utc>) -> Map<String, Value> {
-    let mut f = a.attributes.0.clone();
-    f.insert("id".into(), Value::String(a.id.clone()));
-    f.insert("name".into(), Value::String(a.name.clone()));
-    f.insert("city_id".into(), Value::String(a.city_id.clone()));
-    if let Some(t) = &a.territory_id {
-        f.insert("territory_id".into(), Value::String(t.clone()));
-    }
-    if let Some(o) = &a.owner_id {
-        f.insert("owner_id".into(), Value::String(o.clone()));
-    }
-    if let Some(v) = a.last_visit_at {
-        f.insert("days_since_visit".into(), json!((now - v).num_days()));
-    }
-    f
-}
-
 fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
 }
@@ -239,7 +201,7 @@ async fn breakdown(db: &PgPool, rule_id: &str) -> anyhow::Result<Breakdown> {
 
         let t = Instant::now();
         let now = chrono::Utc::now();
-        let matched = rows.iter().filter(|a| filter.matches(&facts(a, now))).count();
+        let matched = rows.iter().filter(|a| filter.matches(&a.facts(now))).count();
         b.facts_and_filter_ms = b.facts_and_filter_ms.min(ms(t));
         drop(rows);
 

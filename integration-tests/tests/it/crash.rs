@@ -6,19 +6,12 @@
 use std::time::Duration;
 
 use reqwest::Method;
-use secrecy::ExposeSecret;
 
 use crate::helpers::*;
 
 fn spawn_field(sys: &System) -> tokio::process::Child {
-    let s = &sys.settings;
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_field-process"))
-        .env("FIELDOPS__DATABASE__URL", s.database.url.expose_secret())
-        .env("FIELDOPS__REDIS__URL", s.redis.url.expose_secret())
-        .env("FIELDOPS__REDIS__PREFIX", &s.redis.prefix)
-        .env("FIELDOPS__HTTP__PORT", port.to_string())
-        .env("FIELDOPS__AUTH__TOKEN_SECRET", s.auth.token_secret.expose_secret())
+    fieldops_core::testing::service_command(env!("CARGO_BIN_EXE_field-process"), &sys.settings, port)
         // one stream entry at a time, reclaim quickly after the restart
         .env("FIELDOPS__DELIVERY__READ_COUNT", "1")
         .env("FIELDOPS__DELIVERY__RECLAIM_IDLE_MS", "500")

@@ -150,7 +150,13 @@ pub async fn deliver(shared: &Shared, directive_id: &str, city_id: &str, task_id
         let n = rows.len();
         outbox::transitions(
             &mut tx,
-            vec![queue::Transition { directive_id: directive_id.into(), city_id: city_id.into(), from: Some("queued".into()), to: "delivered".into(), n: n as i64 }],
+            vec![queue::Transition {
+                directive_id: directive_id.into(),
+                city_id: city_id.into(),
+                from: Some("queued".into()),
+                to: "delivered".into(),
+                n: n as i64,
+            }],
         )
         .await?;
     }

@@ -35,7 +35,9 @@ impl Event {
             Role::Agent => {
                 self.assignee_id.as_deref() == Some(&p.user_id)
                     || self.previous_assignee_id.as_deref() == Some(&p.user_id)
-                    || (self.assignee_id.is_none() && p.team_id.as_deref() == Some(&self.team_id) && p.city_id.as_deref() == Some(&self.city_id))
+                    || (self.assignee_id.is_none()
+                        && p.team_id.as_deref() == Some(&self.team_id)
+                        && p.city_id.as_deref() == Some(&self.city_id))
             }
             Role::CityManager => p.city_id.as_deref() == Some(&self.city_id),
             _ => true,
@@ -128,7 +130,11 @@ pub async fn stream(p: Principal, hub: web::Data<Hub>, shared: web::Data<Shared>
             match next {
                 Err(_) => return Some((Ok::<_, actix_web::Error>(web::Bytes::from_static(b": keep-alive\n\n")), (rx, p, shutdown))),
                 Ok(Ok(e)) if e.visible_to(&p) => {
-                    let name = if e.previous_assignee_id.as_deref() == Some(&p.user_id) && p.role == Role::Agent { "task.cancelled" } else { e.event.as_str() };
+                    let name = if e.previous_assignee_id.as_deref() == Some(&p.user_id) && p.role == Role::Agent {
+                        "task.cancelled"
+                    } else {
+                        e.event.as_str()
+                    };
                     let frame = format!("event: {name}\ndata: {}\n\n", serde_json::to_string(&e).unwrap_or_default());
                     return Some((Ok(web::Bytes::from(frame)), (rx, p, shutdown)));
                 }

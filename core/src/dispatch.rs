@@ -76,7 +76,12 @@ pub struct Agent {
     pub open: i64,
 }
 
-pub async fn resolve(tx: &mut PgConnection, target: &Target, template: &TaskTemplate, assignment: Assignment) -> anyhow::Result<Resolution> {
+pub async fn resolve(
+    tx: &mut PgConnection,
+    target: &Target,
+    template: &TaskTemplate,
+    assignment: Assignment,
+) -> anyhow::Result<Resolution> {
     let cities: Vec<String> = if target.cities.is_empty() {
         sqlx::query_scalar("select id from city order by id").fetch_all(&mut *tx).await?
     } else {
@@ -100,12 +105,14 @@ pub async fn resolve(tx: &mut PgConnection, target: &Target, template: &TaskTemp
     for (id, team, lat, lon, open) in agent_rows {
         agents.entry(team).or_default().push(Agent { id, home: lat.zip(lon), open });
     }
-    let first_team: HashMap<String, String> = sqlx::query_as::<_, (String, String)>("select distinct on (city_id) city_id, id from team where city_id = any($1) order by city_id, id")
-        .bind(&cities)
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .collect();
+    let first_team: HashMap<String, String> = sqlx::query_as::<_, (String, String)>(
+        "select distinct on (city_id) city_id, id from team where city_id = any($1) order by city_id, id",
+    )
+    .bind(&cities)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .collect();
     let mut tasks = Vec::new();
     let mut skipped = Vec::new();
     let render_all = |a: Option<&AccountRow>, city: &str, territory: Option<&str>, team: &str| {
@@ -131,18 +138,13 @@ pub async fn resolve(tx: &mut PgConnection, target: &Target, template: &TaskTemp
             let schema = crate::store::rules::account_schema(&mut *tx).await?;
             let filter = Expr::compile(expr, &schema).map_err(|e| anyhow::anyhow!("target.accounts: {}", e.message))?;
             let now = chrono::Utc::now();
-            let accounts: Vec<AccountRow> = sqlx::query_as(
-                ACCOUNTS_SQL,
-            )
-            .bind(&cities)
-            .bind(&target.territories)
-            .fetch_all(&mut *tx)
-            .await?;
+            let accounts: Vec<AccountRow> =
+                sqlx::query_as(ACCOUNTS_SQL).bind(&cities).bind(&target.territories).fetch_all(&mut *tx).await?;
             for a in accounts.iter().filter(|a| filter.matches(&a.facts(now))) {
-                if let Some(area) = &area {
-                    if !area.intersects(&geo::Point::new(a.lon, a.lat)) {
-                        continue;
-                    }
+                if let Some(area) = &area
+                    && !area.intersects(&geo::Point::new(a.lon, a.lat))
+                {
+                    continue;
                 }
                 let owner_ok = a.owner_team.is_some();
                 let team = match (assignment, owner_ok) {
@@ -190,7 +192,15 @@ pub async fn resolve(tx: &mut PgConnection, target: &Target, template: &TaskTemp
                     _ => None,
                 };
                 let (title, instructions) = render_all(None, &city, None, &team);
-                tasks.push(NewTask { city_id: city, territory_id: None, team_id: team, account_id: None, assignee_id: assignee, title, instructions });
+                tasks.push(NewTask {
+                    city_id: city,
+                    territory_id: None,
+                    team_id: team,
+                    account_id: None,
+                    assignee_id: assignee,
+                    title,
+                    instructions,
+                });
             }
         }
     }
@@ -213,4 +223,3 @@ fn least_loaded(agents: &mut Vec<Agent>) -> Option<String> {
     a.open += 1;
     Some(a.id.clone())
 }
-

@@ -30,7 +30,11 @@ async fn template() -> &'static str {
             let digest = crate::platform::db::MIGRATOR.iter().map(|m| hex::encode(&m.checksum[..4])).collect::<String>();
             let name = format!("fieldops_tpl_{}", &sha(&digest)[..12]);
             sqlx::query("select pg_advisory_lock(4242)").execute(&mut admin).await.unwrap();
-            let exists: bool = sqlx::query_scalar("select exists(select 1 from pg_database where datname = $1)").bind(&name).fetch_one(&mut admin).await.unwrap();
+            let exists: bool = sqlx::query_scalar("select exists(select 1 from pg_database where datname = $1)")
+                .bind(&name)
+                .fetch_one(&mut admin)
+                .await
+                .unwrap();
             if !exists {
                 let tmp = format!("{name}_build");
                 sqlx::query(sqlx::AssertSqlSafe(format!("drop database if exists {tmp}"))).execute(&mut admin).await.unwrap();
@@ -57,7 +61,10 @@ pub async fn settings() -> Settings {
     let url = base_url();
     let db = format!("fieldops_test_{}", uuid::Uuid::new_v4().simple());
     let mut admin = PgConnection::connect(&with_db(&url, "postgres")).await.expect("connect to PostgreSQL");
-    sqlx::query(sqlx::AssertSqlSafe(format!("create database {db} template {tpl}"))).execute(&mut admin).await.expect("create test database");
+    sqlx::query(sqlx::AssertSqlSafe(format!("create database {db} template {tpl}")))
+        .execute(&mut admin)
+        .await
+        .expect("create test database");
     let mut s = Settings::defaults();
     s.database.url = SecretString::from(with_db(&url, &db));
     s.database.max_connections = 8;
@@ -93,11 +100,7 @@ pub async fn run_binary_then_sigterm(bin: &str) -> std::process::ExitStatus {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let s = settings().await;
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = service_command(bin, &s, port)
-        .env("RUST_LOG", "warn")
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the binary starts");
+    let mut child = service_command(bin, &s, port).env("RUST_LOG", "warn").kill_on_drop(true).spawn().expect("the binary starts");
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
         let ready = async {

@@ -54,28 +54,16 @@ pub struct Api {
 
 impl Api {
     pub fn new(base: &str) -> Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .connect_timeout(Duration::from_secs(5))
-            .build()?;
-        Ok(Self {
-            http,
-            base: base.trim_end_matches('/').to_string(),
-            token: None,
-            user: Value::Null,
-        })
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).connect_timeout(Duration::from_secs(5)).build()?;
+        Ok(Self { http, base: base.trim_end_matches('/').to_string(), token: None, user: Value::Null })
     }
 
     /// `POST /api/v1/auth/login`; keeps the token for later calls.
     pub async fn login(mut self, username: &str, password: &str) -> Result<Self> {
         let body = json!({"username": username, "password": password});
-        let resp = self
-            .send(Method::POST, "/api/v1/auth/login", Some(&body), None)
-            .await?;
+        let resp = self.send(Method::POST, "/api/v1/auth/login", Some(&body), None).await?;
         let body = resp.ok(&format!("login as {username} at {}", self.base))?;
-        let token = body["token"]
-            .as_str()
-            .ok_or_else(|| anyhow!("login answer has no token"))?;
+        let token = body["token"].as_str().ok_or_else(|| anyhow!("login answer has no token"))?;
         self.token = Some(token.to_string());
         self.user = body["user"].clone();
         Ok(self)
@@ -90,32 +78,17 @@ impl Api {
     }
 
     pub async fn post(&self, path: &str, body: &Value, idempotency_key: &str) -> Result<Resp> {
-        self.send(Method::POST, path, Some(body), Some(idempotency_key))
-            .await
+        self.send(Method::POST, path, Some(body), Some(idempotency_key)).await
     }
 
     /// POST a binary body (a photo), once.
-    pub async fn post_bytes(
-        &self,
-        path: &str,
-        bytes: &'static [u8],
-        content_type: &str,
-        key: &str,
-    ) -> Result<Resp> {
+    pub async fn post_bytes(&self, path: &str, bytes: &'static [u8], content_type: &str, key: &str) -> Result<Resp> {
         let url = format!("{}{}", self.base, path);
-        let mut req = self
-            .http
-            .post(&url)
-            .header("Content-Type", content_type)
-            .header("Idempotency-Key", key);
+        let mut req = self.http.post(&url).header("Content-Type", content_type).header("Idempotency-Key", key);
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }
-        let r = req
-            .body(bytes)
-            .send()
-            .await
-            .with_context(|| format!("POST {url}"))?;
+        let r = req.body(bytes).send().await.with_context(|| format!("POST {url}"))?;
         let status = r.status();
         let body = serde_json::from_slice(&r.bytes().await?).unwrap_or(Value::Null);
         Ok(Resp { status, body })
@@ -123,13 +96,7 @@ impl Api {
 
     /// Send a request, retrying transport errors, 429 (honouring `Retry-After`) and 5xx
     /// up to 5 times. Writes are only retried with an idempotency key or when idempotent (PUT).
-    pub async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-        idempotency_key: Option<&str>,
-    ) -> Result<Resp> {
+    pub async fn send(&self, method: Method, path: &str, body: Option<&Value>, idempotency_key: Option<&str>) -> Result<Resp> {
         let url = format!("{}{}", self.base, path);
         let retryable = method == Method::GET || method == Method::PUT || idempotency_key.is_some();
         let mut attempt = 0u32;
@@ -148,11 +115,8 @@ impl Api {
             let wait = match req.send().await {
                 Ok(r) => {
                     let status = r.status();
-                    let retry_after = r
-                        .headers()
-                        .get(reqwest::header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.parse::<u64>().ok());
+                    let retry_after =
+                        r.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
                     let bytes = r.bytes().await.with_context(|| format!("{method} {url}"))?;
                     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
                     let again = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();

@@ -25,10 +25,7 @@ pub type Polygon = Vec<Ring>;
 pub fn decode_ring(encoded: &str, offset: [i64; 2]) -> Result<Ring> {
     let codes: Vec<i64> = encoded.chars().map(|c| c as i64 - 64).collect();
     if !codes.len().is_multiple_of(2) {
-        bail!(
-            "encoded ring has an odd number of characters ({})",
-            codes.len()
-        );
+        bail!("encoded ring has an odd number of characters ({})", codes.len());
     }
     let (mut x, mut y) = (offset[0], offset[1]);
     let mut ring: Ring = codes
@@ -59,17 +56,11 @@ fn close_ring(ring: &mut Ring) {
 
 /// Decode the rings of one polygon (`coordinates` = ring strings, `offsets` = one pair per ring).
 fn decode_polygon(rings: &Value, offsets: &Value) -> Result<Option<Polygon>> {
-    let rings = rings
-        .as_array()
-        .ok_or_else(|| anyhow!("polygon is not an array of rings"))?;
-    let offsets = offsets
-        .as_array()
-        .ok_or_else(|| anyhow!("encodeOffsets is not an array"))?;
+    let rings = rings.as_array().ok_or_else(|| anyhow!("polygon is not an array of rings"))?;
+    let offsets = offsets.as_array().ok_or_else(|| anyhow!("encodeOffsets is not an array"))?;
     let mut out = Vec::new();
     for (i, ring) in rings.iter().enumerate() {
-        let s = ring
-            .as_str()
-            .ok_or_else(|| anyhow!("ring {i} is not a string"))?;
+        let s = ring.as_str().ok_or_else(|| anyhow!("ring {i} is not a string"))?;
         let off: [i64; 2] = serde_json::from_value(offsets.get(i).cloned().unwrap_or(Value::Null))
             .with_context(|| format!("encodeOffsets for ring {i}"))?;
         let ring = decode_ring(s, off)?;
@@ -90,9 +81,7 @@ pub fn decode_geometry(geometry: &Value) -> Result<Vec<Polygon>> {
     match kind {
         "Polygon" => Ok(decode_polygon(coords, offsets)?.into_iter().collect()),
         "MultiPolygon" => {
-            let polys = coords
-                .as_array()
-                .ok_or_else(|| anyhow!("MultiPolygon not an array"))?;
+            let polys = coords.as_array().ok_or_else(|| anyhow!("MultiPolygon not an array"))?;
             let mut out = Vec::new();
             for (i, poly) in polys.iter().enumerate() {
                 if let Some(p) = decode_polygon(poly, &offsets[i])? {
@@ -126,9 +115,7 @@ pub struct District {
 /// Decode a whole ECharts FeatureCollection. Plain (non-encoded) collections are accepted too.
 pub fn decode_collection(collection: &Value) -> Result<Vec<District>> {
     let encoded = collection["UTF8Encoding"].as_bool().unwrap_or(false);
-    let features = collection["features"]
-        .as_array()
-        .ok_or_else(|| anyhow!("not a FeatureCollection: no features array"))?;
+    let features = collection["features"].as_array().ok_or_else(|| anyhow!("not a FeatureCollection: no features array"))?;
     let mut out = Vec::new();
     for (i, f) in features.iter().enumerate() {
         let name = f["properties"]["name"].as_str().unwrap_or("").to_string();
@@ -146,11 +133,7 @@ pub fn decode_collection(collection: &Value) -> Result<Vec<District>> {
             Value::Number(n) => Some(n.to_string()),
             _ => None,
         };
-        out.push(District {
-            source_id,
-            name,
-            polygons,
-        });
+        out.push(District { source_id, name, polygons });
     }
     Ok(out)
 }
@@ -158,9 +141,7 @@ pub fn decode_collection(collection: &Value) -> Result<Vec<District>> {
 /// Read polygons from an already-plain GeoJSON geometry.
 pub fn plain_polygons(geometry: &Value) -> Result<Vec<Polygon>> {
     match geometry["type"].as_str().unwrap_or_default() {
-        "Polygon" => Ok(vec![serde_json::from_value(
-            geometry["coordinates"].clone(),
-        )?]),
+        "Polygon" => Ok(vec![serde_json::from_value(geometry["coordinates"].clone())?]),
         "MultiPolygon" => Ok(serde_json::from_value(geometry["coordinates"].clone())?),
         other => bail!("unsupported geometry type {other:?}"),
     }
@@ -199,8 +180,7 @@ mod tests {
 
     #[test]
     fn degenerate_polygons_are_dropped() {
-        let g =
-            json!({"type": "Polygon", "coordinates": ["@@AB"], "encodeOffsets": [[1024, 1024]]});
+        let g = json!({"type": "Polygon", "coordinates": ["@@AB"], "encodeOffsets": [[1024, 1024]]});
         assert!(decode_geometry(&g).unwrap().is_empty());
     }
 

@@ -22,11 +22,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "fieldops-demo",
-    version,
-    about = "fieldops demo data, field simulator and live summary"
-)]
+#[command(name = "fieldops-demo", version, about = "fieldops demo data, field simulator and live summary")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -60,12 +56,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> Result<()> {
     match Cli::parse().command {
-        Command::DecodeGeo {
-            src,
-            out,
-            cities,
-            force,
-        } => geo_prep::run(&cities::select(&cities)?, &src, &out, force),
+        Command::DecodeGeo { src, out, cities, force } => geo_prep::run(&cities::select(&cities)?, &src, &out, force),
         Command::Seed(args) => seed::run(args).await,
         Command::Simulate(args) => simulate::run(args).await,
         Command::Summary(args) => summary::run(args).await,

@@ -44,31 +44,18 @@ fn round6(v: f64) -> f64 {
 /// territories) and its districts (to sample from), in the same order.
 pub fn load_city(geo_dir: &Path, city_id: &str) -> Result<(Value, Vec<District>)> {
     let path = geo_dir.join(format!("{city_id}.json"));
-    let fc: Value = serde_json::from_slice(&std::fs::read(&path).with_context(|| {
-        format!(
-            "reading {} (run scripts/fetch-geo.sh first)",
-            path.display()
-        )
-    })?)?;
-    let features = fc["features"]
-        .as_array()
-        .ok_or_else(|| anyhow!("{}: no features", path.display()))?;
+    let fc: Value = serde_json::from_slice(
+        &std::fs::read(&path).with_context(|| format!("reading {} (run scripts/fetch-geo.sh first)", path.display()))?,
+    )?;
+    let features = fc["features"].as_array().ok_or_else(|| anyhow!("{}: no features", path.display()))?;
     let districts = features
         .iter()
         .map(|f| {
             let shape = geo_prep::to_geo(&echarts::plain_polygons(&f["geometry"])?);
-            let bbox = shape
-                .bounding_rect()
-                .ok_or_else(|| anyhow!("empty district geometry"))?;
+            let bbox = shape.bounding_rect().ok_or_else(|| anyhow!("empty district geometry"))?;
             Ok(District {
-                id: f["properties"]["id"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-                name: f["properties"]["name"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
+                id: f["properties"]["id"].as_str().unwrap_or_default().to_string(),
+                name: f["properties"]["name"].as_str().unwrap_or_default().to_string(),
                 shape,
                 bbox,
             })
@@ -86,12 +73,7 @@ mod tests {
     fn sampled_points_fall_inside_the_district() {
         let poly = vec![vec![[0.0, 0.0], [2.0, 0.0], [0.0, 2.0], [0.0, 0.0]]];
         let shape = geo_prep::to_geo(&[poly]);
-        let d = District {
-            id: "x".into(),
-            name: "x".into(),
-            bbox: shape.bounding_rect().unwrap(),
-            shape,
-        };
+        let d = District { id: "x".into(), name: "x".into(), bbox: shape.bounding_rect().unwrap(), shape };
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         for _ in 0..200 {
             let (x, y) = d.random_point(&mut rng);

@@ -53,12 +53,7 @@ pub async fn run(args: SummaryArgs) -> Result<()> {
     let (mut user, mut password) = (args.admin_user.clone(), args.admin_password.clone());
     let mut api = Api::new(&args.hq)?.login(&user, &password).await?;
     loop {
-        let r = api
-            .get(&format!(
-                "/api/v1/directives?limit={}",
-                args.limit.clamp(1, 500)
-            ))
-            .await;
+        let r = api.get(&format!("/api/v1/directives?limit={}", args.limit.clamp(1, 500))).await;
         let text = match r {
             Ok(r) if r.status.as_u16() == 401 => {
                 api = Api::new(&args.hq)?.login(&user, &password).await?;
@@ -67,10 +62,7 @@ pub async fn run(args: SummaryArgs) -> Result<()> {
             }
             Ok(r) if r.status.as_u16() == 403 && user != args.fallback_user => {
                 (user, password) = (args.fallback_user.clone(), args.fallback_password.clone());
-                eprintln!(
-                    "summary: {} may not read directives; reading as {user}",
-                    args.admin_user
-                );
+                eprintln!("summary: {} may not read directives; reading as {user}", args.admin_user);
                 api = Api::new(&args.hq)?.login(&user, &password).await?;
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
@@ -99,12 +91,7 @@ pub async fn run(args: SummaryArgs) -> Result<()> {
 pub fn render(list: &Value, started: Instant, interval: u64) -> String {
     let mut items = list["items"].as_array().cloned().unwrap_or_default();
     // newest first (RFC 3339 UTC strings sort by time; the API's order breaks ties)
-    items.sort_by(|a, b| {
-        b["created_at"]
-            .as_str()
-            .unwrap_or("")
-            .cmp(a["created_at"].as_str().unwrap_or(""))
-    });
+    items.sort_by(|a, b| b["created_at"].as_str().unwrap_or("").cmp(a["created_at"].as_str().unwrap_or("")));
     let by_rule = items.iter().filter(|d| !d["rule_id"].is_null()).count();
     let mut s = format!(
         "fieldops directives: {} shown, newest first, {by_rule} made by rules, +{}s (refresh every {interval}s, Ctrl-C to stop)\n",
@@ -117,15 +104,8 @@ pub fn render(list: &Value, started: Instant, interval: u64) -> String {
     for d in &items {
         s.push('\n');
         let origin = if d["rule_id"].is_null() { "[manual]" } else { "[rule]" };
-        let rule = if d["rule_id"].is_null() {
-            String::new()
-        } else {
-            format!(
-                "  rule {} v{}",
-                plain(&d["rule_id"]),
-                plain(&d["rule_version"])
-            )
-        };
+        let rule =
+            if d["rule_id"].is_null() { String::new() } else { format!("  rule {} v{}", plain(&d["rule_id"]), plain(&d["rule_version"])) };
         s.push_str(&format!(
             "{origin:<8} {}  [{}]  status {}  created {}{rule}\n",
             d["name"].as_str().unwrap_or("?"),
@@ -153,16 +133,8 @@ fn row(label: &str, counts: &Value) -> String {
     for (key, _) in COLUMNS {
         s.push_str(&format!("{:>8}", n(key)));
     }
-    let total: u64 = COLUMNS
-        .iter()
-        .filter(|(k, _)| *k != "overdue")
-        .map(|(k, _)| n(k))
-        .sum();
-    let pct = if total == 0 {
-        0.0
-    } else {
-        100.0 * n("completed") as f64 / total as f64
-    };
+    let total: u64 = COLUMNS.iter().filter(|(k, _)| *k != "overdue").map(|(k, _)| n(k)).sum();
+    let pct = if total == 0 { 0.0 } else { 100.0 * n("completed") as f64 / total as f64 };
     s.push_str(&format!("{total:>8}{pct:>6.0}%\n"));
     s
 }
@@ -198,10 +170,7 @@ mod tests {
         let out = render(&list, Instant::now(), 3);
         assert!(out.contains("[manual] Q4 push  [dir_1]  status running"), "{out}");
         assert!(out.lines().any(|l| l.trim_start().starts_with("shanghai")));
-        let all = out
-            .lines()
-            .find(|l| l.trim_start().starts_with("all"))
-            .unwrap();
+        let all = out.lines().find(|l| l.trim_start().starts_with("all")).unwrap();
         assert!(all.ends_with("4    75%"), "{all}");
     }
 

@@ -22,7 +22,9 @@ pub async fn run(shared: Shared) {
     let interval = Duration::from_secs(r.interval_secs.max(1));
     loop {
         match sweep(&shared.db, Utc::now(), messages, keys).await {
-            Ok(s) if s != Swept::default() => tracing::info!(processed_messages = s.processed_messages, idempotency_keys = s.idempotency_keys, "janitor swept"),
+            Ok(s) if s != Swept::default() => {
+                tracing::info!(processed_messages = s.processed_messages, idempotency_keys = s.idempotency_keys, "janitor swept")
+            }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = ?e, "janitor round failed"),
         }
@@ -35,7 +37,9 @@ pub async fn run(shared: Shared) {
 
 /// Deletes rows older than their retention as of `now`.
 pub async fn sweep(db: &PgPool, now: DateTime<Utc>, messages: chrono::Duration, keys: chrono::Duration) -> anyhow::Result<Swept> {
-    let processed_messages = sqlx::query("delete from processed_message where processed_at < $1").bind(now - messages).execute(db).await?.rows_affected();
-    let idempotency_keys = sqlx::query("delete from idempotency_key where created_at < $1").bind(now - keys).execute(db).await?.rows_affected();
+    let processed_messages =
+        sqlx::query("delete from processed_message where processed_at < $1").bind(now - messages).execute(db).await?.rows_affected();
+    let idempotency_keys =
+        sqlx::query("delete from idempotency_key where created_at < $1").bind(now - keys).execute(db).await?.rows_affected();
     Ok(Swept { processed_messages, idempotency_keys })
 }

@@ -16,8 +16,16 @@ use utoipa::OpenApi;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "fieldops dispatcher", version = "1", description = "Health and metrics only; the dispatcher's work is driven by PostgreSQL and Redis."),
-    paths(fieldops_core::platform::openapi::health_live, fieldops_core::platform::openapi::health_ready, fieldops_core::platform::openapi::metrics)
+    info(
+        title = "fieldops dispatcher",
+        version = "1",
+        description = "Health and metrics only; the dispatcher's work is driven by PostgreSQL and Redis."
+    ),
+    paths(
+        fieldops_core::platform::openapi::health_live,
+        fieldops_core::platform::openapi::health_ready,
+        fieldops_core::platform::openapi::metrics
+    )
 )]
 struct ApiDoc;
 

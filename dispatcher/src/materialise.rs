@@ -63,24 +63,31 @@ pub struct Claim {
 /// A directive whose stored body no longer parses is marked `failed` and skipped.
 pub async fn claim(pool: &PgPool, owner: &str) -> anyhow::Result<Option<Claim>> {
     loop {
-        let row: Option<(String, sqlx::types::Json<Value>, sqlx::types::Json<Value>, String, Option<String>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "update directive set status = 'dispatching', lease_owner = $1, lease_until = clock_timestamp() + interval '{LEASE}'
+        let row: Option<(String, sqlx::types::Json<Value>, sqlx::types::Json<Value>, String, Option<String>)> =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "update directive set status = 'dispatching', lease_owner = $1, lease_until = clock_timestamp() + interval '{LEASE}'
              where id = (select id from directive
                          where status = 'pending' or (status = 'dispatching' and lease_until < clock_timestamp())
                          order by created_at limit 1 for no key update skip locked)
              returning id, target, task_template, assignment, rule_id"
-        )))
-        .bind(owner)
-        .fetch_optional(pool)
-        .await?;
+            )))
+            .bind(owner)
+            .fetch_optional(pool)
+            .await?;
         let Some((id, target, template, assignment, rule_id)) = row else { return Ok(None) };
         let parsed: Result<(Target, TaskTemplate, Assignment), serde_json::Error> = (|| {
             Ok((serde_json::from_value(target.0)?, serde_json::from_value(template.0)?, serde_json::from_value(Value::String(assignment))?))
         })();
         match parsed {
-            Ok((target, template, assignment)) => return Ok(Some(Claim { id, owner: owner.to_string(), rule_id, target, template, assignment })),
+            Ok((target, template, assignment)) => {
+                return Ok(Some(Claim { id, owner: owner.to_string(), rule_id, target, template, assignment }));
+            }
             Err(e) => {
-                sqlx::query("update directive set status = 'failed', error = $2 where id = $1").bind(&id).bind(e.to_string()).execute(pool).await?;
+                sqlx::query("update directive set status = 'failed', error = $2 where id = $1")
+                    .bind(&id)
+                    .bind(e.to_string())
+                    .execute(pool)
+                    .await?;
             }
         }
     }
@@ -88,7 +95,13 @@ pub async fn claim(pool: &PgPool, owner: &str) -> anyhow::Result<Option<Claim>> 
 
 /// Writes one chunk (tasks, outbox, counts) if the claim still holds; returns how many tasks
 /// were created, or None when the directive was cancelled or taken over.
-pub async fn write_chunk(pool: &PgPool, c: &Claim, due_at: chrono::DateTime<Utc>, chunk: &[NewTask], batch_size: usize) -> anyhow::Result<Option<usize>> {
+pub async fn write_chunk(
+    pool: &PgPool,
+    c: &Claim,
+    due_at: chrono::DateTime<Utc>,
+    chunk: &[NewTask],
+    batch_size: usize,
+) -> anyhow::Result<Option<usize>> {
     let mut tx = pool.begin().await?;
     if !still_ours(&mut tx, &c.id, &c.owner).await? {
         return Ok(None);
@@ -109,7 +122,8 @@ pub async fn materialise_next(pool: &PgPool, batch_size: usize) -> anyhow::Resul
         let mut conn = pool.acquire().await?;
         resolve(&mut conn, &c.target, &c.template, c.assignment).await?
     };
-    let due_at = Utc::now() + fieldops_core::domain::Duration::parse(&c.template.due_in).map(|d| d.0).unwrap_or(chrono::Duration::hours(24));
+    let due_at =
+        Utc::now() + fieldops_core::domain::Duration::parse(&c.template.due_in).map(|d| d.0).unwrap_or(chrono::Duration::hours(24));
     let mut created_total = 0;
     for chunk in tasks.chunks(CHUNK) {
         match write_chunk(pool, &c, due_at, chunk, batch_size).await? {
@@ -132,7 +146,16 @@ pub async fn materialise_next(pool: &PgPool, batch_size: usize) -> anyhow::Resul
     .bind(sqlx::types::Json(&skipped))
     .execute(&mut *tx)
     .await?;
-    fieldops_core::store::audit::record(&mut tx, None, "directive.dispatch", "directive", &c.id, None, json!({"tasks": created_total, "skipped": skipped.len()})).await?;
+    fieldops_core::store::audit::record(
+        &mut tx,
+        None,
+        "directive.dispatch",
+        "directive",
+        &c.id,
+        None,
+        json!({"tasks": created_total, "skipped": skipped.len()}),
+    )
+    .await?;
     tx.commit().await?;
     tracing::info!(directive.id = %c.id, tasks = created_total, skipped = skipped.len(), ms = started.elapsed().as_millis() as u64, "directive materialised");
     Ok(Some(c.id))
@@ -143,13 +166,18 @@ pub async fn materialise_next(pool: &PgPool, batch_size: usize) -> anyhow::Resul
 /// `directive_count` row takes a key-share lock on the directive (its foreign key) while holding
 /// count rows this chunk will update; a full `FOR UPDATE` here would deadlock with it.
 async fn still_ours(tx: &mut PgConnection, id: &str, owner: &str) -> anyhow::Result<bool> {
-    let row: Option<(String, Option<String>)> = sqlx::query_as("select status, lease_owner from directive where id = $1 for no key update").bind(id).fetch_optional(&mut *tx).await?;
+    let row: Option<(String, Option<String>)> = sqlx::query_as("select status, lease_owner from directive where id = $1 for no key update")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
     let ours = matches!(&row, Some((status, lease)) if status == "dispatching" && lease.as_deref() == Some(owner));
     if ours {
-        sqlx::query(sqlx::AssertSqlSafe(format!("update directive set lease_until = clock_timestamp() + interval '{LEASE}' where id = $1")))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "update directive set lease_until = clock_timestamp() + interval '{LEASE}' where id = $1"
+        )))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
     }
     Ok(ours)
 }
@@ -163,9 +191,18 @@ async fn announce(tx: &mut PgConnection, id: &str, created: &[(String, String)],
     let mut messages = Vec::new();
     let mut counts = Vec::new();
     for (city, ids) in &by_city {
-        counts.push(Transition { directive_id: id.to_string(), city_id: city.to_string(), from: None, to: "queued".into(), n: ids.len() as i64 });
+        counts.push(Transition {
+            directive_id: id.to_string(),
+            city_id: city.to_string(),
+            from: None,
+            to: "queued".into(),
+            n: ids.len() as i64,
+        });
         for chunk in ids.chunks(batch_size) {
-            messages.push((queue::city_stream(city), Message::TasksCreated { directive_id: id.to_string(), city_id: city.to_string(), task_ids: chunk.to_vec() }));
+            messages.push((
+                queue::city_stream(city),
+                Message::TasksCreated { directive_id: id.to_string(), city_id: city.to_string(), task_ids: chunk.to_vec() },
+            ));
         }
     }
     outbox::enqueue_many(&mut *tx, &messages).await?;

@@ -48,7 +48,8 @@ pub async fn relay_once(shared: &Shared) -> anyhow::Result<usize> {
     if rows.is_empty() {
         return Ok(0);
     }
-    let entries: Vec<(String, i64, String)> = rows.iter().map(|(id, stream, payload)| (shared.keys.resolve(stream), *id, payload.clone())).collect();
+    let entries: Vec<(String, i64, String)> =
+        rows.iter().map(|(id, stream, payload)| (shared.keys.resolve(stream), *id, payload.clone())).collect();
     let mut conn = shared.redis.clone();
     streams::xadd_many(&mut conn, &entries).await?;
     let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();

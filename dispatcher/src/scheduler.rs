@@ -18,7 +18,9 @@ use sqlx::PgPool;
 const MAX_PER_ROUND: usize = 500;
 
 pub async fn run(shared: Shared) {
-    let catch_up = fieldops_core::domain::Duration::parse(&shared.settings.rules.catch_up_window).map(|d| d.0).unwrap_or(chrono::Duration::minutes(15));
+    let catch_up = fieldops_core::domain::Duration::parse(&shared.settings.rules.catch_up_window)
+        .map(|d| d.0)
+        .unwrap_or(chrono::Duration::minutes(15));
     let tick = Duration::from_millis(shared.settings.rules.scheduler_tick_ms);
     loop {
         if let Err(e) = fire_due(&shared.db, Utc::now(), catch_up).await {
@@ -68,7 +70,8 @@ pub async fn fire_due(db: &PgPool, now: DateTime<Utc>, catch_up: chrono::Duratio
                 == 1;
             if inserted && fire {
                 let target = rule.body.0.target.clone();
-                let directive = rules::fire(&mut tx, &rule, &target, None, json!({"by": "cron", "occurrence": occ.local.to_rfc3339()})).await?;
+                let directive =
+                    rules::fire(&mut tx, &rule, &target, None, json!({"by": "cron", "occurrence": occ.local.to_rfc3339()})).await?;
                 sqlx::query("update rule_firing set directive_id = $3 where rule_id = $1 and firing_key = $2")
                     .bind(&rule.id)
                     .bind(format!("cron:{}", occ.key))

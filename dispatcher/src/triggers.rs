@@ -35,7 +35,13 @@ impl ReportFacts {
         f.insert("tags".into(), json!(self.tags));
         f.insert("city_id".into(), json!(self.city_id));
         f.insert("author_id".into(), json!(self.author_id));
-        for (k, v) in [("text", &self.text), ("territory_id", &self.territory_id), ("task_id", &self.task_id), ("directive_id", &self.directive_id), ("rule_id", &self.rule_id)] {
+        for (k, v) in [
+            ("text", &self.text),
+            ("territory_id", &self.territory_id),
+            ("task_id", &self.task_id),
+            ("directive_id", &self.directive_id),
+            ("rule_id", &self.rule_id),
+        ] {
             if let Some(v) = v {
                 f.insert(k.into(), json!(v));
             }
@@ -99,23 +105,30 @@ async fn consider(
     threshold: u32,
     window: chrono::Duration,
 ) -> anyhow::Result<Option<String>> {
-    let new = sqlx::query("insert into rule_report_match (rule_id, group_key, report_id, reported_at) values ($1, $2, $3, $4) on conflict do nothing")
-        .bind(&rule.id)
-        .bind(group)
-        .bind(&report.id)
-        .bind(report.created_at)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+    let new = sqlx::query(
+        "insert into rule_report_match (rule_id, group_key, report_id, reported_at) values ($1, $2, $3, $4) on conflict do nothing",
+    )
+    .bind(&rule.id)
+    .bind(group)
+    .bind(&report.id)
+    .bind(report.created_at)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
     if new == 0 {
         return Ok(None);
     }
-    sqlx::query("insert into rule_group_state (rule_id, group_key) values ($1, $2) on conflict do nothing").bind(&rule.id).bind(group).execute(&mut *tx).await?;
-    let last_fired: Option<DateTime<Utc>> = sqlx::query_scalar("select last_fired_at from rule_group_state where rule_id = $1 and group_key = $2 for update")
+    sqlx::query("insert into rule_group_state (rule_id, group_key) values ($1, $2) on conflict do nothing")
         .bind(&rule.id)
         .bind(group)
-        .fetch_one(&mut *tx)
+        .execute(&mut *tx)
         .await?;
+    let last_fired: Option<DateTime<Utc>> =
+        sqlx::query_scalar("select last_fired_at from rule_group_state where rule_id = $1 and group_key = $2 for update")
+            .bind(&rule.id)
+            .bind(group)
+            .fetch_one(&mut *tx)
+            .await?;
     let since = report.created_at - window;
     if last_fired.is_some_and(|t| t > since) {
         return Ok(None);
@@ -140,8 +153,20 @@ async fn consider(
         GroupBy::City => target.cities = vec![group.to_string()],
     }
     let directive = rules::fire(tx, rule, &target, None, json!({"by": "report", "group": group, "reports": n})).await?;
-    sqlx::query("update rule_group_state set last_fired_at = $3 where rule_id = $1 and group_key = $2").bind(&rule.id).bind(group).bind(report.created_at).execute(&mut *tx).await?;
-    let key = format!("{}:{group}:{}", match group_by { GroupBy::Territory => "territory", GroupBy::City => "city" }, report.created_at.to_rfc3339());
+    sqlx::query("update rule_group_state set last_fired_at = $3 where rule_id = $1 and group_key = $2")
+        .bind(&rule.id)
+        .bind(group)
+        .bind(report.created_at)
+        .execute(&mut *tx)
+        .await?;
+    let key = format!(
+        "{}:{group}:{}",
+        match group_by {
+            GroupBy::Territory => "territory",
+            GroupBy::City => "city",
+        },
+        report.created_at.to_rfc3339()
+    );
     sqlx::query("insert into rule_firing (rule_id, firing_key, occurrence_at, status, directive_id) values ($1, $2, $3, 'fired', $4) on conflict do nothing")
         .bind(&rule.id)
         .bind(key)

@@ -1,9 +1,9 @@
 //! The served OpenAPI document (`/api-docs/openapi.json`) and a vendored Swagger UI (`/swagger-ui/`).
 
 use actix_web::web;
+use fieldops_core::platform::openapi::BearerAuth;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
-use fieldops_core::platform::openapi::BearerAuth;
 
 use crate::routes::{accounts, directives, geography, people, reports, rules};
 

@@ -30,7 +30,8 @@ pub fn snapshot() -> Snapshot {
         let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
         let comm = &stat[open + 1..close];
         let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
-        let ticks = fields.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0) + fields.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+        let ticks = fields.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
+            + fields.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
         let group = if pid == me {
             "bench"
         } else if comm == "postgres" {

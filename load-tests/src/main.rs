@@ -45,8 +45,18 @@ struct Args {
 }
 
 fn args() -> anyhow::Result<Args> {
-    let mut a = Args { accounts: 100_000, cities: 10, agents_per_city: 20, redis_requests: 200_000, json: None, keep_db: false, drop_task_fks: false,
-                          preview: true, preview_only: false, preview_runs: 5 };
+    let mut a = Args {
+        accounts: 100_000,
+        cities: 10,
+        agents_per_city: 20,
+        redis_requests: 200_000,
+        json: None,
+        keep_db: false,
+        drop_task_fks: false,
+        preview: true,
+        preview_only: false,
+        preview_runs: 5,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
@@ -62,7 +72,9 @@ fn args() -> anyhow::Result<Args> {
             "--preview-only" => a.preview_only = true,
             "--preview-runs" => a.preview_runs = value()?.parse()?,
             "-h" | "--help" => {
-                println!("fieldops-bench [--accounts 100000] [--cities 10] [--agents-per-city 20] [--redis-requests 200000] [--json PATH] [--keep-db] [--drop-task-fks] [--no-preview | --preview-only] [--preview-runs 5]");
+                println!(
+                    "fieldops-bench [--accounts 100000] [--cities 10] [--agents-per-city 20] [--redis-requests 200000] [--json PATH] [--keep-db] [--drop-task-fks] [--no-preview | --preview-only] [--preview-runs 5]"
+                );
                 std::process::exit(0);
             }
             other => anyhow::bail!("unknown argument {other} (try --help)"),
@@ -117,7 +129,9 @@ async fn main() -> anyhow::Result<()> {
     // clean up whatever happened (--keep-db keeps the database for EXPLAIN ANALYZE)
     if args.keep_db {
         eprintln!("kept database {db_name}");
-    } else if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(format!("drop database if exists {db_name} with (force)"))).execute(&mut admin).await {
+    } else if let Err(e) =
+        sqlx::query(sqlx::AssertSqlSafe(format!("drop database if exists {db_name} with (force)"))).execute(&mut admin).await
+    {
         eprintln!("warning: dropping {db_name}: {e}");
     }
     if let Err(e) = drop_redis_prefix(&redis_url, &settings.redis.prefix).await {
@@ -145,7 +159,12 @@ async fn run(args: &Args, settings: &Settings, redis_rate: Option<f64>) -> anyho
     eprintln!("[S] starting hq-console, dispatcher, city-agent-api in-process ...");
     let services = system::Services::start(settings).await?;
     let measured = async {
-        let api = seed::Api::login(services.hq_port, &settings.auth.bootstrap_admin_username, settings.auth.bootstrap_admin_password.expose_secret()).await?;
+        let api = seed::Api::login(
+            services.hq_port,
+            &settings.auth.bootstrap_admin_username,
+            settings.auth.bootstrap_admin_password.expose_secret(),
+        )
+        .await?;
         let seeding = std::time::Instant::now();
         let imported = seed::seed(&api, args.cities, args.agents_per_city, args.accounts).await?;
         anyhow::ensure!(imported == args.accounts, "imported {imported} accounts, expected {}", args.accounts);
@@ -214,7 +233,8 @@ async fn drop_redis_prefix(redis_url: &str, prefix: &str) -> anyhow::Result<()> 
     let mut conn = client.get_multiplexed_async_connection().await?;
     let mut cursor: u64 = 0;
     loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(format!("{prefix}*")).arg("COUNT").arg(1000).query_async(&mut conn).await?;
+        let (next, keys): (u64, Vec<String>) =
+            redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(format!("{prefix}*")).arg("COUNT").arg(1000).query_async(&mut conn).await?;
         if !keys.is_empty() {
             let _: i64 = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await?;
         }

@@ -152,7 +152,12 @@ pub async fn measure(api: &Api, db: &PgPool, rule: &str, runs: usize, expected_t
 pub async fn after(api: &Api, db: &PgPool, p: &mut Preview, runs: usize, fanout_done: bool) -> anyhow::Result<()> {
     if fanout_done {
         let (s, answer, _) = series(api, &p.rule_id, runs).await?;
-        anyhow::ensure!(answer["tasks"].as_i64() == Some(p.tasks), "preview after the fan-out answers {}, before {}", answer["tasks"], p.tasks);
+        anyhow::ensure!(
+            answer["tasks"].as_i64() == Some(p.tasks),
+            "preview after the fan-out answers {}, before {}",
+            answer["tasks"],
+            p.tasks
+        );
         p.after_fanout = Some(s);
     }
     let t = Instant::now();
@@ -161,7 +166,8 @@ pub async fn after(api: &Api, db: &PgPool, p: &mut Preview, runs: usize, fanout_
     loop {
         tokio::time::sleep(Duration::from_millis(50)).await;
         anyhow::ensure!(t.elapsed() < Duration::from_secs(600), "fired directive {id} not dispatched after 10 minutes");
-        let (status, error): (String, Option<String>) = sqlx::query_as("select status, error from directive where id = $1").bind(&id).fetch_one(db).await?;
+        let (status, error): (String, Option<String>) =
+            sqlx::query_as("select status, error from directive where id = $1").bind(&id).fetch_one(db).await?;
         match status.as_str() {
             "pending" | "dispatching" => continue,
             "dispatched" => break,
@@ -180,7 +186,14 @@ fn ms(t: Instant) -> f64 {
 }
 
 async fn breakdown(db: &PgPool, rule_id: &str) -> anyhow::Result<Breakdown> {
-    let mut b = Breakdown { compile_ms: f64::MAX, accounts_query_ms: f64::MAX, accounts_rows: 0, facts_and_filter_ms: f64::MAX, resolve_ms: f64::MAX, resolve_tasks: 0 };
+    let mut b = Breakdown {
+        compile_ms: f64::MAX,
+        accounts_query_ms: f64::MAX,
+        accounts_rows: 0,
+        facts_and_filter_ms: f64::MAX,
+        resolve_ms: f64::MAX,
+        resolve_tasks: 0,
+    };
     for _ in 0..3 {
         let mut tx = db.begin().await?;
         sqlx::query("set transaction read only").execute(&mut *tx).await?;
@@ -209,7 +222,12 @@ async fn breakdown(db: &PgPool, rule_id: &str) -> anyhow::Result<Breakdown> {
         let r = fieldops_core::dispatch::resolve(&mut tx, &body.target, &body.task, body.assignment).await?;
         b.resolve_ms = b.resolve_ms.min(ms(t));
         b.resolve_tasks = r.tasks.len();
-        anyhow::ensure!(matched == r.tasks.len() + r.skipped.len(), "filter matched {matched}, resolve made {} (+{} skipped)", r.tasks.len(), r.skipped.len());
+        anyhow::ensure!(
+            matched == r.tasks.len() + r.skipped.len(),
+            "filter matched {matched}, resolve made {} (+{} skipped)",
+            r.tasks.len(),
+            r.skipped.len()
+        );
         tx.rollback().await?;
     }
     Ok(b)

@@ -28,7 +28,12 @@ pub struct Report {
 
 impl Report {
     pub fn new(
-        accounts: usize, cities: usize, agents_per_city: usize, redis_xadd_per_s: Option<f64>, pg_copy_rows_per_s: Option<f64>, system: Option<Measured>,
+        accounts: usize,
+        cities: usize,
+        agents_per_city: usize,
+        redis_xadd_per_s: Option<f64>,
+        pg_copy_rows_per_s: Option<f64>,
+        system: Option<Measured>,
         preview: Option<Preview>,
     ) -> Report {
         let rate = system.as_ref().map(|s| s.tasks_per_s);
@@ -51,7 +56,10 @@ impl Report {
     pub fn print(&self) {
         let line = "-".repeat(78);
         println!("{line}");
-        println!("fieldops load test  {}  ({} cores)  {} accounts / {} cities / {} agents per city", self.date, self.cores, self.accounts, self.cities, self.agents_per_city);
+        println!(
+            "fieldops load test  {}  ({} cores)  {} accounts / {} cities / {} agents per city",
+            self.date, self.cores, self.accounts, self.cities, self.agents_per_city
+        );
         if let Some(e) = &self.experiment {
             println!("EXPERIMENT (not the shipped schema): {e}");
         }
@@ -81,7 +89,11 @@ impl Report {
         }
         println!("  {:<60} {:>10.3}", "first task delivered", s.first_delivered_s);
         println!("  {:<60} {:>10.3}", "last task delivered (end to end)", s.last_delivered_s);
-        println!("  {:<60} {:>10.0}", "delivery rate, first -> last delivered (tasks/s)", s.tasks as f64 / (s.last_delivered_s - s.first_delivered_s).max(1e-9));
+        println!(
+            "  {:<60} {:>10.0}",
+            "delivery rate, first -> last delivered (tasks/s)",
+            s.tasks as f64 / (s.last_delivered_s - s.first_delivered_s).max(1e-9)
+        );
         println!("latency directive accepted -> task delivered");
         println!("  {:<60} {:>10.0}", "p50 (ms)", s.p50_ms);
         println!("  {:<60} {:>10.0}", "p99 (ms)", s.p99_ms);
@@ -89,13 +101,12 @@ impl Report {
         for (phase, c) in [("POST -> materialise commit", &s.cpu_materialise), ("commit -> last delivered", &s.cpu_relay_deliver)] {
             println!("  {phase:<32} {:>12.2} {:>10.2} {:>8.2} {:>8.2}", c.bench_process, c.postgres, c.redis, c.other);
         }
-        println!(
-            "  (the completion poll itself ran {} count queries, {:.0} ms in total)",
-            s.poll_count_queries, s.poll_count_ms_total
-        );
+        println!("  (the completion poll itself ran {} count queries, {:.0} ms in total)", s.poll_count_queries, s.poll_count_ms_total);
         println!("feedback (GET /directives/{{id}} counts.delivered)");
         match s.counts_lag_s {
-            Some(lag) => println!("  {:<60} {:>10}", format!("reached {} after the last delivery, s", s.counts_delivered), format!("{lag:.3}")),
+            Some(lag) => {
+                println!("  {:<60} {:>10}", format!("reached {} after the last delivery, s", s.counts_delivered), format!("{lag:.3}"))
+            }
             None => println!("  {:<60} {:>10}", format!("NOT reached within 30 s: {} of {}", s.counts_delivered, s.tasks), "FAIL"),
         }
         println!("{line}");
@@ -105,13 +116,25 @@ impl Report {
 fn print_preview(p: &Preview, line: &str) {
     println!("P  rule preview: POST /rules/{{id}}/preview, `{}`", p.filter);
     println!("  {:<60} {:>10}", "tasks predicted (seeded accounts matching)", format!("{} ({})", p.tasks, p.expected_tasks));
-    println!("  {:<60} {:>10}", "by_city entries / agents with new tasks / skipped", format!("{} / {} / {}", p.by_city, p.agents_with_new_tasks, p.skipped));
+    println!(
+        "  {:<60} {:>10}",
+        "by_city entries / agents with new tasks / skipped",
+        format!("{} / {} / {}", p.by_city, p.agents_with_new_tasks, p.skipped)
+    );
     println!("  {:<60} {:>10}", "answer size, bytes", p.response_bytes);
     let series = |label: &str, s: &crate::preview::Series| {
         println!("  {label}");
         println!("    {:<58} {:>10.0}", "first call, ms", s.first_ms);
-        println!("    {:<58} {:>10}", format!("next {}: best / median, ms", s.runs_ms.len()), format!("{:.0} / {:.0}", s.best_ms, s.median_ms));
-        println!("    {:<58} {:>10}", "  CPU s during those: this process / postgres / other", format!("{:.2} / {:.2} / {:.2}", s.cpu.bench_process, s.cpu.postgres, s.cpu.other));
+        println!(
+            "    {:<58} {:>10}",
+            format!("next {}: best / median, ms", s.runs_ms.len()),
+            format!("{:.0} / {:.0}", s.best_ms, s.median_ms)
+        );
+        println!(
+            "    {:<58} {:>10}",
+            "  CPU s during those: this process / postgres / other",
+            format!("{:.2} / {:.2} / {:.2}", s.cpu.bench_process, s.cpu.postgres, s.cpu.other)
+        );
     };
     series("before the fan-out (task table empty)", &p.before_fanout);
     if let Some(s) = &p.after_fanout {
@@ -124,7 +147,11 @@ fn print_preview(p: &Preview, line: &str) {
     println!("    {:<58} {:>10.0}", "facts (attributes cloned) + filter on every account", b.facts_and_filter_ms);
     println!("    {:<58} {:>10.0}", format!("dispatch::resolve in total ({} tasks)", b.resolve_tasks), b.resolve_ms);
     if let Some(f) = &p.fired {
-        println!("  {:<60} {:>10}", "fired: tasks made by the directive (= preview?)", format!("{} ({})", f.tasks, if f.matches_preview { "yes" } else { "NO" }));
+        println!(
+            "  {:<60} {:>10}",
+            "fired: tasks made by the directive (= preview?)",
+            format!("{} ({})", f.tasks, if f.matches_preview { "yes" } else { "NO" })
+        );
         println!("  {:<60} {:>10.3}", "fired: POST /fire -> dispatched, s", f.materialised_s);
     }
     println!("{line}");

@@ -83,15 +83,21 @@ pub async fn seed(api: &Api, cities: usize, agents_per_city: usize, accounts: us
         let mut features = Vec::new();
         for t in 0..4 {
             let team = format!("{city}-team{t}");
-            api.call(Method::POST, "/teams", Some(&json!({"id": team, "city_id": city, "name": format!("Team {t}")})), StatusCode::CREATED).await?;
+            api.call(Method::POST, "/teams", Some(&json!({"id": team, "city_id": city, "name": format!("Team {t}")})), StatusCode::CREATED)
+                .await?;
             let (x0, y0) = corner(c, t);
             features.push(json!({"type": "Feature", "geometry": square(x0, y0, 0.25), "properties": {"id": format!("{city}-t{t}"), "name": format!("T{t}"), "team_id": team}}));
             for k in 0..per_team {
                 agent_specs.push((c, t, k));
             }
         }
-        api.call(Method::PUT, &format!("/cities/{city}/territories"), Some(&json!({"type": "FeatureCollection", "features": features})), StatusCode::OK)
-            .await?;
+        api.call(
+            Method::PUT,
+            &format!("/cities/{city}/territories"),
+            Some(&json!({"type": "FeatureCollection", "features": features})),
+            StatusCode::OK,
+        )
+        .await?;
     }
     // agents: argon2 hashing on the server, a few in flight at once
     let created: Vec<((usize, usize), String)> = futures::stream::iter(agent_specs)

@@ -83,7 +83,14 @@ pub struct Measured {
 const DIRECTIVE: &str = "category == 'restaurant'";
 
 /// Posts the directive and waits until all `expected` tasks are delivered (timeout 15 min).
-pub async fn run_directive(api: &Api, db: &PgPool, redis: &redis::Client, settings: &Settings, cities: usize, expected: i64) -> anyhow::Result<Measured> {
+pub async fn run_directive(
+    api: &Api,
+    db: &PgPool,
+    redis: &redis::Client,
+    settings: &Settings,
+    cities: usize,
+    expected: i64,
+) -> anyhow::Result<Measured> {
     let body = json!({
         "name": "bench",
         "target": {"cities": [], "territories": [], "area": null, "accounts": DIRECTIVE},
@@ -102,7 +109,8 @@ pub async fn run_directive(api: &Api, db: &PgPool, redis: &redis::Client, settin
         tokio::time::sleep(Duration::from_millis(50)).await;
         anyhow::ensure!(started.elapsed() < Duration::from_secs(900), "directive {id} not fully delivered after 15 minutes");
         if materialised_s.is_none() {
-            let (status, error): (String, Option<String>) = sqlx::query_as("select status, error from directive where id = $1").bind(&id).fetch_one(db).await?;
+            let (status, error): (String, Option<String>) =
+                sqlx::query_as("select status, error from directive where id = $1").bind(&id).fetch_one(db).await?;
             match status.as_str() {
                 "pending" | "dispatching" => {}
                 "dispatched" => {
@@ -116,8 +124,10 @@ pub async fn run_directive(api: &Api, db: &PgPool, redis: &redis::Client, settin
             continue; // counted once every chunk is written (delivery of early chunks is already under way)
         }
         let q = Instant::now();
-        let delivered: i64 =
-            sqlx::query_scalar("select count(*) from task where directive_id = $1 and status = 'delivered'").bind(&id).fetch_one(db).await?;
+        let delivered: i64 = sqlx::query_scalar("select count(*) from task where directive_id = $1 and status = 'delivered'")
+            .bind(&id)
+            .fetch_one(db)
+            .await?;
         polls += 1;
         poll_ms += q.elapsed().as_secs_f64() * 1000.0;
         if delivered >= expected {
@@ -200,7 +210,9 @@ fn field(v: &redis::Value, name: &str) -> Option<String> {
         _ => None,
     };
     match v {
-        redis::Value::Array(items) => items.chunks(2).find(|kv| text(&kv[0]).as_deref() == Some(name)).and_then(|kv| kv.get(1).and_then(text)),
+        redis::Value::Array(items) => {
+            items.chunks(2).find(|kv| text(&kv[0]).as_deref() == Some(name)).and_then(|kv| kv.get(1).and_then(text))
+        }
         redis::Value::Map(kv) => kv.iter().find(|(k, _)| text(k).as_deref() == Some(name)).and_then(|(_, v)| text(v)),
         _ => None,
     }

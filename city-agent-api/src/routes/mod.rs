@@ -22,9 +22,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &Settings) {
             .route("/reports", web::post().to(reports::create))
             .route("/reports/{id}", web::get().to(reports::get))
             .service(
-                web::resource("/photos")
-                    .app_data(BodyLimit(settings.http.max_photo_bytes))
-                    .route(web::post().to(reports::upload_photo)),
+                web::resource("/photos").app_data(BodyLimit(settings.http.max_photo_bytes)).route(web::post().to(reports::upload_photo)),
             )
             .route("/photos/{id}", web::get().to(reports::get_photo))
             .route("/stream", web::get().to(crate::feed::stream)),

@@ -61,7 +61,9 @@ pub async fn create(req: HttpRequest, p: Principal, shared: web::Data<Shared>, b
     let (task_id, directive_id, rule_id) = match &input.task_id {
         None => (None, None, None),
         Some(id) => {
-            let t = tasks::get(&mut *tx, &p.scope(), id).await?.ok_or_else(|| ApiError::unprocessable("unknown_task", "task_id", "no such task of yours"))?;
+            let t = tasks::get(&mut *tx, &p.scope(), id)
+                .await?
+                .ok_or_else(|| ApiError::unprocessable("unknown_task", "task_id", "no such task of yours"))?;
             (Some(t.id), Some(t.directive_id), t.rule_id)
         }
     };
@@ -92,9 +94,25 @@ pub async fn create(req: HttpRequest, p: Principal, shared: web::Data<Shared>, b
     .execute(&mut *tx)
     .await?;
     if kind == "issue" {
-        sqlx::query("insert into escalation (id, report_id, city_id) values ($1, $2, $3)").bind(new_id("esc")).bind(&id).bind(&city).execute(&mut *tx).await?;
+        sqlx::query("insert into escalation (id, report_id, city_id) values ($1, $2, $3)")
+            .bind(new_id("esc"))
+            .bind(&id)
+            .bind(&city)
+            .execute(&mut *tx)
+            .await?;
     }
-    outbox::enqueue(&mut tx, FEEDBACK_STREAM, &Message::ReportCreated { report_id: id.clone(), kind: kind.into(), city_id: city.clone(), territory_id: territory.clone(), directive_id }).await?;
+    outbox::enqueue(
+        &mut tx,
+        FEEDBACK_STREAM,
+        &Message::ReportCreated {
+            report_id: id.clone(),
+            kind: kind.into(),
+            city_id: city.clone(),
+            territory_id: territory.clone(),
+            directive_id,
+        },
+    )
+    .await?;
     audit::record(&mut tx, Some(&p.user_id), "report.create", "report", &id, Some(&city), json!({"kind": kind})).await?;
     let out = reports::get(&mut *tx, &p.scope(), &id).await?.ok_or_else(|| ApiError::internal(anyhow::anyhow!("report vanished")))?;
     let resp = idempotency::respond(&mut tx, key.as_ref(), StatusCode::CREATED, serde_json::to_value(out).expect("serialises")).await?;
@@ -104,7 +122,8 @@ pub async fn create(req: HttpRequest, p: Principal, shared: web::Data<Shared>, b
 
 /// The city's territory holding the point (territory sets are small: one query, one index).
 async fn locate(conn: &mut sqlx::PgConnection, city: &str, at: LatLon) -> Result<Option<String>, ApiError> {
-    let rows: Vec<(String, sqlx::types::Json<Value>)> = sqlx::query_as("select id, geometry from territory where city_id = $1").bind(city).fetch_all(&mut *conn).await?;
+    let rows: Vec<(String, sqlx::types::Json<Value>)> =
+        sqlx::query_as("select id, geometry from territory where city_id = $1").bind(city).fetch_all(&mut *conn).await?;
     let zones = rows
         .into_iter()
         .filter_map(|(id, g)| parse_stored(&g.0).map(|shape| Zone { id, city_id: city.to_string(), team_id: None, shape }))
@@ -130,10 +149,16 @@ pub async fn upload_photo(req: HttpRequest, p: Principal, shared: web::Data<Shar
     } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
         "image/png"
     } else {
-        return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "the body is not a JPEG or PNG image").with_field("body"));
+        return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "the body is not a JPEG or PNG image")
+            .with_field("body"));
     };
     if !declared.starts_with(sniffed) {
-        return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", format!("Content-Type must be {sniffed} for this body")).with_field("Content-Type"));
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("Content-Type must be {sniffed} for this body"),
+        )
+        .with_field("Content-Type"));
     }
     let key = idempotency::key_of(&req, &p.user_id, bytes)?;
     let mut tx = shared.db.begin().await?;
@@ -149,7 +174,9 @@ pub async fn upload_photo(req: HttpRequest, p: Principal, shared: web::Data<Shar
         .bind(bytes.as_ref())
         .execute(&mut *tx)
         .await?;
-    let resp = idempotency::respond(&mut tx, key.as_ref(), StatusCode::CREATED, json!({"id": id, "content_type": sniffed, "bytes": bytes.len()})).await?;
+    let resp =
+        idempotency::respond(&mut tx, key.as_ref(), StatusCode::CREATED, json!({"id": id, "content_type": sniffed, "bytes": bytes.len()}))
+            .await?;
     tx.commit().await?;
     Ok(resp)
 }

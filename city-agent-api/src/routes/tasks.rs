@@ -5,7 +5,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use fieldops_core::auth::{Principal, Role};
-use fieldops_core::domain::{LatLon, TaskStatus, new_id, validate_answers, FormField};
+use fieldops_core::domain::{FormField, LatLon, TaskStatus, new_id, validate_answers};
 use fieldops_core::platform::app::Shared;
 use fieldops_core::platform::error::ApiError;
 use fieldops_core::platform::http::{LimitedBody, Page, list_response, parse_json};
@@ -89,7 +89,8 @@ async fn lock(conn: &mut PgConnection, p: &Principal, id: &str) -> Result<Locked
 }
 
 fn invalid_transition(t: &Locked, to: TaskStatus) -> ApiError {
-    ApiError::conflict("invalid_transition", format!("a {} task cannot become {}", t.status, to.as_str())).with_extra("status", json!(t.status))
+    ApiError::conflict("invalid_transition", format!("a {} task cannot become {}", t.status, to.as_str()))
+        .with_extra("status", json!(t.status))
 }
 
 /// Moves the locked task to `to`, recording counts and audit; `extra` sets more columns.
@@ -99,7 +100,8 @@ async fn set_status(conn: &mut PgConnection, p: &Principal, t: &Locked, to: Task
         to.timestamp_column()
     );
     sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&t.id).bind(to.as_str()).bind(&p.user_id).execute(&mut *conn).await?;
-    outbox::transitions(conn, queue::aggregate([(t.directive_id.as_str(), t.city_id.as_str(), Some(t.status.as_str()), to.as_str())])).await?;
+    outbox::transitions(conn, queue::aggregate([(t.directive_id.as_str(), t.city_id.as_str(), Some(t.status.as_str()), to.as_str())]))
+        .await?;
     audit::record(conn, Some(&p.user_id), &format!("task.{}", to.as_str()), "task", &t.id, Some(&t.city_id), detail).await?;
     Ok(())
 }
@@ -174,7 +176,11 @@ pub async fn claim(req: HttpRequest, p: Principal, shared: web::Data<Shared>, pa
             return Err(ApiError::conflict("invalid_transition", format!("a {status} task cannot be claimed")));
         }
         None => {
-            sqlx::query("update task set assignee_id = $2, updated_at = now() where id = $1").bind(path.as_str()).bind(&p.user_id).execute(&mut *tx).await?;
+            sqlx::query("update task set assignee_id = $2, updated_at = now() where id = $1")
+                .bind(path.as_str())
+                .bind(&p.user_id)
+                .execute(&mut *tx)
+                .await?;
             audit::record(&mut tx, Some(&p.user_id), "task.claim", "task", &path, Some(&city), json!({})).await?;
         }
     }
@@ -183,7 +189,16 @@ pub async fn claim(req: HttpRequest, p: Principal, shared: web::Data<Shared>, pa
     tx.commit().await?;
     feed::publish(
         &shared,
-        &[Event { event: "task.updated".into(), task_id: task.id.clone(), city_id: task.city_id.clone(), team_id: task.team_id.clone(), assignee_id: task.assignee_id.clone(), previous_assignee_id: None, status: task.status.clone(), title }],
+        &[Event {
+            event: "task.updated".into(),
+            task_id: task.id.clone(),
+            city_id: task.city_id.clone(),
+            team_id: task.team_id.clone(),
+            assignee_id: task.assignee_id.clone(),
+            previous_assignee_id: None,
+            status: task.status.clone(),
+            title,
+        }],
     )
     .await;
     Ok(resp)
@@ -216,7 +231,13 @@ pub struct CheckinIn {
 
 #[utoipa::path(post, path = "/api/v1/tasks/{id}/checkin", tag = "field", request_body = CheckinIn,
     responses((status = 200, body = tasks::TaskOut), (status = 404), (status = 409), (status = 422, description = "too_far, with distance_m and radius_m")))]
-pub async fn checkin(req: HttpRequest, p: Principal, shared: web::Data<Shared>, path: web::Path<String>, body: LimitedBody) -> Result<HttpResponse, ApiError> {
+pub async fn checkin(
+    req: HttpRequest,
+    p: Principal,
+    shared: web::Data<Shared>,
+    path: web::Path<String>,
+    body: LimitedBody,
+) -> Result<HttpResponse, ApiError> {
     let input: CheckinIn = parse_json(&body.0)?;
     fieldops_core::domain::check_lat_lon(input.lat, input.lon, "")?;
     if let Some(acc) = input.accuracy_m {
@@ -237,9 +258,13 @@ pub async fn checkin(req: HttpRequest, p: Principal, shared: web::Data<Shared>, 
         let distance = t.account_lat.zip(t.account_lon).map(|acc| fieldops_core::geo::distance_m(acc, (input.lat, input.lon)));
         if let Some(d) = distance {
             if d > radius {
-                return Err(ApiError::unprocessable("too_far", "lat", format!("you are {d:.0} m from the account; check in within {radius:.0} m"))
-                    .with_extra("distance_m", json!(d.round()))
-                    .with_extra("radius_m", json!(radius)));
+                return Err(ApiError::unprocessable(
+                    "too_far",
+                    "lat",
+                    format!("you are {d:.0} m from the account; check in within {radius:.0} m"),
+                )
+                .with_extra("distance_m", json!(d.round()))
+                .with_extra("radius_m", json!(radius)));
             }
         }
         sqlx::query("update task set checkin_lat = $2, checkin_lon = $3, checkin_distance_m = $4 where id = $1")
@@ -268,7 +293,13 @@ pub struct CompleteIn {
 
 #[utoipa::path(post, path = "/api/v1/tasks/{id}/complete", tag = "field", request_body = CompleteIn,
     responses((status = 200, body = tasks::TaskOut), (status = 404), (status = 409), (status = 422, description = "answers checked against the form; the error names the field")))]
-pub async fn complete(req: HttpRequest, p: Principal, shared: web::Data<Shared>, path: web::Path<String>, body: LimitedBody) -> Result<HttpResponse, ApiError> {
+pub async fn complete(
+    req: HttpRequest,
+    p: Principal,
+    shared: web::Data<Shared>,
+    path: web::Path<String>,
+    body: LimitedBody,
+) -> Result<HttpResponse, ApiError> {
     let input: CompleteIn = parse_json(&body.0)?;
     if let Some(loc) = input.location {
         loc.check("location")?;
@@ -328,7 +359,11 @@ pub async fn check_photos(conn: &mut PgConnection, user: &str, ids: &[String], a
     if ids.is_empty() {
         return Ok(());
     }
-    let found: Vec<String> = sqlx::query_scalar("select id from photo where id = any($1) and uploader_id = $2").bind(ids).bind(user).fetch_all(&mut *conn).await?;
+    let found: Vec<String> = sqlx::query_scalar("select id from photo where id = any($1) and uploader_id = $2")
+        .bind(ids)
+        .bind(user)
+        .fetch_all(&mut *conn)
+        .await?;
     if let Some(i) = ids.iter().position(|id| !found.contains(id)) {
         let field = if i < answer_count { "answers".to_string() } else { format!("photo_ids[{}]", i - answer_count) };
         return Err(ApiError::unprocessable("unknown_photo", field, format!("no photo '{}' uploaded by you", ids[i])));
@@ -344,7 +379,13 @@ pub struct RejectIn {
 
 #[utoipa::path(post, path = "/api/v1/tasks/{id}/reject", tag = "field", request_body = RejectIn,
     responses((status = 200, body = tasks::TaskOut), (status = 404), (status = 409), (status = 422)))]
-pub async fn reject(req: HttpRequest, p: Principal, shared: web::Data<Shared>, path: web::Path<String>, body: LimitedBody) -> Result<HttpResponse, ApiError> {
+pub async fn reject(
+    req: HttpRequest,
+    p: Principal,
+    shared: web::Data<Shared>,
+    path: web::Path<String>,
+    body: LimitedBody,
+) -> Result<HttpResponse, ApiError> {
     let input: RejectIn = parse_json(&body.0)?;
     if input.reason.trim().is_empty() || input.reason.len() > 2_000 {
         return Err(ApiError::invalid("reason", "reason must be 1-2000 bytes"));
@@ -373,7 +414,13 @@ pub struct AssignIn {
 
 #[utoipa::path(post, path = "/api/v1/tasks/{id}/assign", tag = "field", request_body = AssignIn,
     responses((status = 200, body = tasks::TaskOut), (status = 403), (status = 404), (status = 409), (status = 422)))]
-pub async fn assign(req: HttpRequest, p: Principal, shared: web::Data<Shared>, path: web::Path<String>, body: LimitedBody) -> Result<HttpResponse, ApiError> {
+pub async fn assign(
+    req: HttpRequest,
+    p: Principal,
+    shared: web::Data<Shared>,
+    path: web::Path<String>,
+    body: LimitedBody,
+) -> Result<HttpResponse, ApiError> {
     p.require(&[Role::CityManager, Role::Admin])?;
     let input: AssignIn = parse_json(&body.0)?;
     change(&req, &p, &shared, &path, &body.0, async |conn, t| {
@@ -394,7 +441,16 @@ pub async fn assign(req: HttpRequest, p: Principal, shared: web::Data<Shared>, p
             .bind(&team)
             .execute(&mut *conn)
             .await?;
-        audit::record(conn, Some(&p.user_id), "task.assign", "task", &t.id, Some(&t.city_id), json!({"agent_id": input.agent_id, "from": t.assignee_id})).await?;
+        audit::record(
+            conn,
+            Some(&p.user_id),
+            "task.assign",
+            "task",
+            &t.id,
+            Some(&t.city_id),
+            json!({"agent_id": input.agent_id, "from": t.assignee_id}),
+        )
+        .await?;
         let mut ev = event(t, "task.assigned", &t.status, Some(input.agent_id.clone()));
         ev.team_id = team;
         ev.previous_assignee_id = t.assignee_id.clone().filter(|a| a != &input.agent_id);

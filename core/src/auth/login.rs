@@ -42,12 +42,8 @@ pub async fn login(
         _ => return Err(ApiError::unauthorized("wrong username or password").with_field("password")),
     };
     let (token, expires_at) = keys.issue(&user.id, &user.role, user.city_id.clone(), user.team_id.clone())?;
-    let cookie = Cookie::build(COOKIE_NAME, token.clone())
-        .http_only(true)
-        .secure(auth.cookie_secure)
-        .same_site(SameSite::Strict)
-        .path("/")
-        .finish();
+    let cookie =
+        Cookie::build(COOKIE_NAME, token.clone()).http_only(true).secure(auth.cookie_secure).same_site(SameSite::Strict).path("/").finish();
     Ok(HttpResponse::Ok().cookie(cookie).json(serde_json::json!({
         "token": token,
         "expires_at": expires_at.to_rfc3339(),
@@ -55,8 +51,7 @@ pub async fn login(
     })))
 }
 
-static DUMMY_HASH: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| hash_password("not-a-real-password").expect("hashing works"));
+static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| hash_password("not-a-real-password").expect("hashing works"));
 
 /// Creates the bootstrap admin on an empty user table when both settings are set.
 pub async fn bootstrap_admin(pool: &PgPool, auth: &AuthSettings) -> anyhow::Result<()> {

@@ -6,7 +6,7 @@ mod login;
 mod password;
 mod token;
 
-pub use login::{bootstrap_admin, login, LoginRequest};
+pub use login::{LoginRequest, bootstrap_admin, login};
 pub use password::{hash_password, verify_password};
 pub use token::{Claims, TokenKeys};
 
@@ -104,16 +104,12 @@ impl FromRequest for Principal {
 }
 
 fn principal_of(req: &HttpRequest) -> Result<Principal, ApiError> {
-    let keys = req
-        .app_data::<web::Data<TokenKeys>>()
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("TokenKeys missing from app data")))?;
+    let keys =
+        req.app_data::<web::Data<TokenKeys>>().ok_or_else(|| ApiError::internal(anyhow::anyhow!("TokenKeys missing from app data")))?;
     let token = match req.headers().get(actix_web::http::header::AUTHORIZATION) {
         Some(v) => {
             let v = v.to_str().map_err(|_| ApiError::unauthorized("bad Authorization header"))?;
-            v.strip_prefix("Bearer ")
-                .ok_or_else(|| ApiError::unauthorized("Authorization must be 'Bearer <token>'"))?
-                .trim()
-                .to_string()
+            v.strip_prefix("Bearer ").ok_or_else(|| ApiError::unauthorized("Authorization must be 'Bearer <token>'"))?.trim().to_string()
         }
         None => req
             .cookie(COOKIE_NAME)

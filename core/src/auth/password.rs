@@ -1,5 +1,5 @@
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 
 /// argon2id with the crate's defaults (OWASP minimum) and a random salt; run it off the async threads.
 pub fn hash_password(password: &str) -> anyhow::Result<String> {

@@ -43,12 +43,10 @@ impl TokenKeys {
     }
 
     pub fn decode(&self, token: &str) -> Result<Claims, ApiError> {
-        jsonwebtoken::decode::<Claims>(token, &self.dec, &self.validation)
-            .map(|d| d.claims)
-            .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => ApiError::unauthorized("token expired"),
-                _ => ApiError::unauthorized("invalid token"),
-            })
+        jsonwebtoken::decode::<Claims>(token, &self.dec, &self.validation).map(|d| d.claims).map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => ApiError::unauthorized("token expired"),
+            _ => ApiError::unauthorized("invalid token"),
+        })
     }
 }
 

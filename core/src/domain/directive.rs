@@ -98,7 +98,9 @@ impl TaskTemplate {
         }
         for (field, text) in [("title", &self.title), ("instructions", &self.instructions)] {
             for name in placeholders(text).map_err(|p| unknown_placeholder(path, field, &p))? {
-                let attribute_like = name.strip_prefix("account.").is_some_and(|a| !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+                let attribute_like = name
+                    .strip_prefix("account.")
+                    .is_some_and(|a| !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
                 if !PLACEHOLDERS.contains(&name.as_str()) && !attribute_like {
                     return Err(unknown_placeholder(path, field, &name));
                 }
@@ -113,10 +115,10 @@ impl TaskTemplate {
         let mut out = Vec::new();
         for (field, text) in [("title", &self.title), ("instructions", &self.instructions)] {
             for name in placeholders(text).unwrap_or_default() {
-                if let Some(attr) = name.strip_prefix("account.") {
-                    if !PLACEHOLDERS.contains(&name.as_str()) {
-                        out.push((field, attr.to_string()));
-                    }
+                if let Some(attr) = name.strip_prefix("account.")
+                    && !PLACEHOLDERS.contains(&name.as_str())
+                {
+                    out.push((field, attr.to_string()));
                 }
             }
         }
@@ -225,8 +227,19 @@ mod tests {
             "city_id" => Some("shanghai".to_string()),
             _ => None,
         };
-        assert_eq!(render("Visit {{account.name}} in {{ city_id }}", values), "Visit {{account.id}} 老王面馆 in shanghai", "values are not expanded again");
-        let t = |title: &str| TaskTemplate { title: title.into(), instructions: String::new(), priority: Priority::High, due_in: "1h".into(), require_checkin: false, form: vec![] };
+        assert_eq!(
+            render("Visit {{account.name}} in {{ city_id }}", values),
+            "Visit {{account.id}} 老王面馆 in shanghai",
+            "values are not expanded again"
+        );
+        let t = |title: &str| TaskTemplate {
+            title: title.into(),
+            instructions: String::new(),
+            priority: Priority::High,
+            due_in: "1h".into(),
+            require_checkin: false,
+            form: vec![],
+        };
         assert!(t("Visit {{account.name}}").validate("task").is_ok());
         assert_eq!(t("Visit {{account.gmv_30d}}").attribute_placeholders(), vec![("title", "gmv_30d".to_string())]);
         assert_eq!(t("Visit {{owner}}").validate("task").unwrap_err().code, "unknown_placeholder");

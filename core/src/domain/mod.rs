@@ -9,7 +9,7 @@ mod task;
 
 pub use directive::{Assignment, DirectiveIn, PLACEHOLDERS, Priority, Target, TaskTemplate, render, unknown_placeholder, validate_order};
 pub use duration::Duration;
-pub use form::{FormField, FieldType, validate_answers, validate_form};
+pub use form::{FieldType, FormField, validate_answers, validate_form};
 pub use ids::new_id;
 pub use rule::{GroupBy, RuleIn, Trigger};
 pub use task::TaskStatus;
@@ -45,12 +45,7 @@ pub fn check_lat_lon(lat: f64, lon: f64, field: &str) -> Result<(), crate::ApiEr
 
 /// A slug-like identifier chosen by the client (city, team, territory, account ids).
 pub fn check_slug(value: &str, field: &str) -> Result<(), crate::ApiError> {
-    let ok = !value.is_empty()
-        && value.len() <= 128
-        && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
-    if ok {
-        Ok(())
-    } else {
-        Err(crate::ApiError::invalid(field, "must be 1-128 characters of A-Z a-z 0-9 - _ . :"))
-    }
+    let ok =
+        !value.is_empty() && value.len() <= 128 && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
+    if ok { Ok(()) } else { Err(crate::ApiError::invalid(field, "must be 1-128 characters of A-Z a-z 0-9 - _ . :")) }
 }

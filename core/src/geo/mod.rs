@@ -34,7 +34,8 @@ pub fn parse_area(value: &Value, path: &str) -> Result<MultiPolygon<f64>, ApiErr
     }
     let mut out = Vec::with_capacity(polygons.len());
     for (pi, poly) in polygons.into_iter().enumerate() {
-        let rings = poly.as_array().filter(|r| !r.is_empty()).ok_or_else(|| bad(format!("polygon {pi} must be a non-empty array of rings")))?;
+        let rings =
+            poly.as_array().filter(|r| !r.is_empty()).ok_or_else(|| bad(format!("polygon {pi} must be a non-empty array of rings")))?;
         let mut parsed = Vec::with_capacity(rings.len());
         for (ri, ring) in rings.iter().enumerate() {
             let positions = ring.as_array().ok_or_else(|| bad(format!("polygon {pi} ring {ri} must be an array of positions")))?;
@@ -46,7 +47,11 @@ pub fn parse_area(value: &Value, path: &str) -> Result<MultiPolygon<f64>, ApiErr
                     _ => return Err(bad(format!("polygon {pi} ring {ri}: a position must be [lon, lat]"))),
                 };
                 if !(-180.0..=180.0).contains(&lon) || !(-90.0..=90.0).contains(&lat) {
-                    return Err(ApiError::unprocessable("out_of_range", path, format!("polygon {pi} ring {ri}: [{lon}, {lat}] is outside WGS 84 ranges")));
+                    return Err(ApiError::unprocessable(
+                        "out_of_range",
+                        path,
+                        format!("polygon {pi} ring {ri}: [{lon}, {lat}] is outside WGS 84 ranges"),
+                    ));
                 }
                 pts.push(geo::coord! { x: lon, y: lat });
             }
@@ -76,7 +81,11 @@ pub fn parse_stored(value: &Value) -> Option<MultiPolygon<f64>> {
             .as_array()?
             .iter()
             .map(|ring| {
-                let pts = ring.as_array()?.iter().map(|p| Some(geo::coord! { x: p.get(0)?.as_f64()?, y: p.get(1)?.as_f64()? })).collect::<Option<Vec<_>>>()?;
+                let pts = ring
+                    .as_array()?
+                    .iter()
+                    .map(|p| Some(geo::coord! { x: p.get(0)?.as_f64()?, y: p.get(1)?.as_f64()? }))
+                    .collect::<Option<Vec<_>>>()?;
                 Some(geo::LineString::new(pts))
             })
             .collect::<Option<Vec<_>>>()?;

@@ -92,7 +92,11 @@ impl Settings {
 
     /// The layers with an explicit overlay file and, for tests, explicit environment variables
     /// (`None` reads the process environment).
-    pub fn load_from(default_port: u16, overlay: Option<String>, env: Option<std::collections::HashMap<String, String>>) -> anyhow::Result<Settings> {
+    pub fn load_from(
+        default_port: u16,
+        overlay: Option<String>,
+        env: Option<std::collections::HashMap<String, String>>,
+    ) -> anyhow::Result<Settings> {
         let mut builder = config::Config::builder()
             .set_default("http.port", default_port)?
             .add_source(config::File::from_str(BASE, config::FileFormat::Toml));
@@ -100,13 +104,7 @@ impl Settings {
             builder = builder.add_source(config::File::with_name(&overlay).required(true));
         }
         let settings: Settings = builder
-            .add_source(
-                config::Environment::with_prefix("FIELDOPS")
-                    .prefix_separator("__")
-                    .separator("__")
-                    .try_parsing(true)
-                    .source(env),
-            )
+            .add_source(config::Environment::with_prefix("FIELDOPS").prefix_separator("__").separator("__").try_parsing(true).source(env))
             .build()?
             .try_deserialize()?;
         settings.validate()?;
@@ -126,16 +124,17 @@ impl Settings {
         if self.auth.token_secret.expose_secret().len() < 32 {
             anyhow::bail!("auth.token_secret must be set to at least 32 bytes (FIELDOPS__AUTH__TOKEN_SECRET)");
         }
-        crate::domain::Duration::parse(&self.auth.token_ttl)
-            .map_err(|e| anyhow::anyhow!("auth.token_ttl: {e}"))?;
+        crate::domain::Duration::parse(&self.auth.token_ttl).map_err(|e| anyhow::anyhow!("auth.token_ttl: {e}"))?;
         if self.dispatch.batch_size == 0 || self.dispatch.relay_batch <= 0 {
             anyhow::bail!("dispatch.batch_size and dispatch.relay_batch must be positive");
         }
-        for (key, value) in [("retention.processed_messages", &self.retention.processed_messages), ("retention.idempotency_keys", &self.retention.idempotency_keys)] {
+        for (key, value) in [
+            ("retention.processed_messages", &self.retention.processed_messages),
+            ("retention.idempotency_keys", &self.retention.idempotency_keys),
+        ] {
             crate::domain::Duration::parse(value).map_err(|e| anyhow::anyhow!("{key}: {e}"))?;
         }
-        crate::domain::Duration::parse(&self.rules.catch_up_window)
-            .map_err(|e| anyhow::anyhow!("rules.catch_up_window: {e}"))?;
+        crate::domain::Duration::parse(&self.rules.catch_up_window).map_err(|e| anyhow::anyhow!("rules.catch_up_window: {e}"))?;
         if !(self.field.checkin_radius_m > 0.0) {
             anyhow::bail!("field.checkin_radius_m must be positive");
         }
@@ -166,7 +165,12 @@ mod tests {
         assert_eq!(s.auth.token_secret.expose_secret().len(), 40);
         let no_secret = Settings::load_from(8080, None, Some(Default::default()));
         assert!(no_secret.unwrap_err().to_string().contains("token_secret"), "a missing secret is refused at load");
-        let defaults = Settings::load_from(8081, None, Some(std::collections::HashMap::from([("FIELDOPS__AUTH__TOKEN_SECRET".to_string(), "s".repeat(40))]))).unwrap();
+        let defaults = Settings::load_from(
+            8081,
+            None,
+            Some(std::collections::HashMap::from([("FIELDOPS__AUTH__TOKEN_SECRET".to_string(), "s".repeat(40))])),
+        )
+        .unwrap();
         assert_eq!(defaults.http.port, 8081, "the service's default port");
         assert!(!format!("{defaults:?}").contains(&"s".repeat(40)), "secrets never appear in Debug output");
         std::fs::remove_dir_all(dir).ok();

@@ -27,16 +27,11 @@ impl FromRequest for LimitedBody {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let limit = req.app_data::<BodyLimit>().map(|l| l.0).unwrap_or(1 << 20);
-        let declared = req
-            .headers()
-            .get(actix_web::http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
+        let declared =
+            req.headers().get(actix_web::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
         let mut payload = payload.take();
         Box::pin(async move {
-            let too_large = || {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("body exceeds {limit} bytes"))
-            };
+            let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("body exceeds {limit} bytes"));
             if declared.is_some_and(|n| n > limit) {
                 return Err(too_large());
             }
@@ -79,9 +74,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             let inner = err.into_inner();
             let field = if path == "." || path.is_empty() { None } else { Some(path) };
             let e = match inner.classify() {
-                serde_json::error::Category::Data => {
-                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", inner.to_string())
-                }
+                serde_json::error::Category::Data => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", inner.to_string()),
                 _ => ApiError::bad_request("malformed_json", format!("body is not valid JSON: {inner}")),
             };
             Err(match field {
@@ -94,15 +87,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 
 /// Registers the structured error handlers for query and path extraction.
 pub fn extractor_config(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(web::QueryConfig::default().error_handler(|err, _| {
-        ApiError::bad_request("invalid_query", err.to_string()).into()
-    }))
-    .app_data(web::PathConfig::default().error_handler(|err, _| {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", err.to_string()).into()
-    }))
-    .app_data(web::JsonConfig::default().error_handler(|err, _| {
-        ApiError::bad_request("malformed_json", err.to_string()).into()
-    }));
+    cfg.app_data(web::QueryConfig::default().error_handler(|err, _| ApiError::bad_request("invalid_query", err.to_string()).into()))
+        .app_data(
+            web::PathConfig::default().error_handler(|err, _| ApiError::new(StatusCode::NOT_FOUND, "not_found", err.to_string()).into()),
+        )
+        .app_data(web::JsonConfig::default().error_handler(|err, _| ApiError::bad_request("malformed_json", err.to_string()).into()));
 }
 
 pub async fn not_found() -> Result<HttpResponse, ApiError> {
@@ -123,12 +112,9 @@ pub async fn live() -> HttpResponse {
 pub async fn ready(r: web::Data<Readiness>) -> HttpResponse {
     let db = sqlx::query_scalar::<_, i32>("select 1").fetch_one(&r.db).await.is_ok();
     let mut conn = r.redis.clone();
-    let redis_ok = tokio::time::timeout(
-        std::time::Duration::from_secs(2),
-        redis::cmd("PING").query_async::<String>(&mut conn),
-    )
-    .await
-    .is_ok_and(|r| r.is_ok());
+    let redis_ok = tokio::time::timeout(std::time::Duration::from_secs(2), redis::cmd("PING").query_async::<String>(&mut conn))
+        .await
+        .is_ok_and(|r| r.is_ok());
     let body = serde_json::json!({"postgres": db, "redis": redis_ok});
     if db && redis_ok { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
 }

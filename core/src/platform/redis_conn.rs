@@ -10,8 +10,7 @@ use secrecy::ExposeSecret;
 use super::config::RedisSettings;
 
 pub fn client(settings: &RedisSettings) -> anyhow::Result<redis::Client> {
-    redis::Client::open(settings.url.expose_secret())
-        .map_err(|e| anyhow::anyhow!("redis.url is not a valid Redis URL: {e}"))
+    redis::Client::open(settings.url.expose_secret()).map_err(|e| anyhow::anyhow!("redis.url is not a valid Redis URL: {e}"))
 }
 
 pub async fn manager(client: &redis::Client, block_ms: u64) -> anyhow::Result<ConnectionManager> {

@@ -5,11 +5,7 @@ use sqlx::PgConnection;
 use super::{FEEDBACK_STREAM, Message, Transition};
 
 pub async fn enqueue(conn: &mut PgConnection, stream: &str, message: &Message) -> Result<(), sqlx::Error> {
-    sqlx::query("insert into outbox (stream, payload) values ($1, $2)")
-        .bind(stream)
-        .bind(sqlx::types::Json(message))
-        .execute(conn)
-        .await?;
+    sqlx::query("insert into outbox (stream, payload) values ($1, $2)").bind(stream).bind(sqlx::types::Json(message)).execute(conn).await?;
     Ok(())
 }
 

@@ -202,31 +202,18 @@ impl Expr {
             }
         })?;
         let root = program.expression();
-        let mut checker = Checker {
-            schema,
-            info: program.source_info(),
-            src,
-            locals: Vec::new(),
-            types: HashMap::new(),
-        };
+        let mut checker = Checker { schema, info: program.source_info(), src, locals: Vec::new(), types: HashMap::new() };
         let ty = checker.check(root)?;
         if !matches!(ty, St::Bool | St::Dyn) {
             let pos = checker.start(root);
-            return Err(ExprError::at(
-                src,
-                pos,
-                ExprErrorKind::NotBoolean,
-                format!("the expression is {}, not a boolean", ty.name()),
-            ));
+            return Err(ExprError::at(src, pos, ExprErrorKind::NotBoolean, format!("the expression is {}, not a boolean", ty.name())));
         }
         let mut whole = root.clone();
         doubles_for_ints(&mut whole, false);
         let lower = Lower { schema, types: &checker.types };
         let root = lower.bool_node(root);
         let native = !root.uses_cel();
-        Ok(Expr {
-            inner: Arc::new(Inner { source: src.to_owned(), schema: schema.clone(), root, native, whole }),
-        })
+        Ok(Expr { inner: Arc::new(Inner { source: src.to_owned(), schema: schema.clone(), root, native, whole }) })
     }
 
     /// Evaluates against facts (values for the schema's names; a name missing from the facts is
@@ -394,11 +381,7 @@ impl Checker<'_> {
                 }
                 match self.schema.get(name) {
                     Some(ty) => Ok(St::of(ty)),
-                    None => Err(self.err(
-                        self.pos(e.id),
-                        ExprErrorKind::UnknownName,
-                        format!("unknown name '{name}'"),
-                    )),
+                    None => Err(self.err(self.pos(e.id), ExprErrorKind::UnknownName, format!("unknown name '{name}'"))),
                 }
             }
             Ast::Select(s) => {
@@ -433,11 +416,7 @@ impl Checker<'_> {
                 }
                 Ok(St::Map)
             }
-            Ast::Struct(s) => Err(self.err(
-                self.pos(e.id),
-                ExprErrorKind::UnknownName,
-                format!("unknown message type '{}'", s.type_name),
-            )),
+            Ast::Struct(s) => Err(self.err(self.pos(e.id), ExprErrorKind::UnknownName, format!("unknown message type '{}'", s.type_name))),
             Ast::Comprehension(c) => {
                 let range = self.check(&c.iter_range)?;
                 let (v1, v2) = match range {
@@ -519,16 +498,9 @@ impl Checker<'_> {
             }
             (op::EQUALS | op::NOT_EQUALS, None, [l, r]) => {
                 let (tl, tr) = (self.check(l)?, self.check(r)?);
-                let ok = tl == tr
-                    || matches!(tl, St::Dyn | St::Null)
-                    || matches!(tr, St::Dyn | St::Null)
-                    || (tl.is_list() && tr.is_list());
+                let ok = tl == tr || matches!(tl, St::Dyn | St::Null) || matches!(tr, St::Dyn | St::Null) || (tl.is_list() && tr.is_list());
                 if !ok {
-                    return Err(self.binary_error(
-                        l,
-                        r,
-                        format!("cannot compare {} with {}", tl.name(), tr.name()),
-                    ));
+                    return Err(self.binary_error(l, r, format!("cannot compare {} with {}", tl.name(), tr.name())));
                 }
                 Ok(St::Bool)
             }
@@ -537,11 +509,7 @@ impl Checker<'_> {
                 let orderable = |t: St| matches!(t, St::Num | St::Str | St::Bool | St::Time | St::Duration | St::Dyn);
                 let ok = orderable(tl) && orderable(tr) && (tl == tr || tl == St::Dyn || tr == St::Dyn);
                 if !ok {
-                    return Err(self.binary_error(
-                        l,
-                        r,
-                        format!("cannot order {} against {}", tl.name(), tr.name()),
-                    ));
+                    return Err(self.binary_error(l, r, format!("cannot order {} against {}", tl.name(), tr.name())));
                 }
                 Ok(St::Bool)
             }
@@ -577,13 +545,7 @@ impl Checker<'_> {
                     (_, Dyn, _) | (_, _, Dyn) => Some(Dyn),
                     _ => None,
                 };
-                t.ok_or_else(|| {
-                    self.binary_error(
-                        l,
-                        r,
-                        format!("'{}' between {} and {}", symbol(name), tl.name(), tr.name()),
-                    )
-                })
+                t.ok_or_else(|| self.binary_error(l, r, format!("'{}' between {} and {}", symbol(name), tl.name(), tr.name())))
             }
             (op::NEGATE, None, [a]) => match self.check(a)? {
                 t @ (St::Num | St::Duration | St::Dyn) => Ok(t),
@@ -594,11 +556,9 @@ impl Checker<'_> {
                 match (tl, tr) {
                     (St::StrList, St::Num | St::Dyn) => Ok(St::Str),
                     (St::List, St::Num | St::Dyn) | (St::Map | St::Dyn, _) => Ok(St::Dyn),
-                    (St::StrList | St::List, _) => Err(self.err(
-                        self.start(r),
-                        ExprErrorKind::Type,
-                        format!("a list index must be a number, got {}", tr.name()),
-                    )),
+                    (St::StrList | St::List, _) => {
+                        Err(self.err(self.start(r), ExprErrorKind::Type, format!("a list index must be a number, got {}", tr.name())))
+                    }
                     _ => Err(self.err(self.start(l), ExprErrorKind::Type, format!("cannot index {}", tl.name()))),
                 }
             }
@@ -621,11 +581,7 @@ impl Checker<'_> {
                 for x in [recv, arg] {
                     let t = self.check(x)?;
                     if !matches!(t, St::Str | St::Dyn) {
-                        return Err(self.err(
-                            self.start(x),
-                            ExprErrorKind::Type,
-                            format!("{name}() works on strings, got {}", t.name()),
-                        ));
+                        return Err(self.err(self.start(x), ExprErrorKind::Type, format!("{name}() works on strings, got {}", t.name())));
                     }
                 }
                 Ok(St::Bool)
@@ -639,11 +595,7 @@ impl Checker<'_> {
                     "timestamp" if matches!(ta, St::Str | St::Time | St::Num | St::Dyn) => St::Time,
                     "duration" if matches!(ta, St::Str | St::Duration | St::Dyn) => St::Duration,
                     "timestamp" | "duration" => {
-                        return Err(self.err(
-                            self.start(a),
-                            ExprErrorKind::Type,
-                            format!("{name}() of {}", ta.name()),
-                        ));
+                        return Err(self.err(self.start(a), ExprErrorKind::Type, format!("{name}() of {}", ta.name())));
                     }
                     _ => St::Dyn,
                 })
@@ -864,11 +816,9 @@ impl Lower<'_> {
                         };
                         Some(V::Arith(o, Box::new(self.value(a)?), Box::new(self.value(b)?)))
                     }
-                    (op::CONDITIONAL, None, [c, a, b]) => Some(V::Cond(
-                        Box::new(self.bool_node(c)),
-                        Box::new(self.value(a)?),
-                        Box::new(self.value(b)?),
-                    )),
+                    (op::CONDITIONAL, None, [c, a, b]) => {
+                        Some(V::Cond(Box::new(self.bool_node(c)), Box::new(self.value(a)?), Box::new(self.value(b)?)))
+                    }
                     _ if self.ty(e) == St::Bool => Some(V::Bool(Box::new(self.try_bool(e)?))),
                     _ => None,
                 }
@@ -943,9 +893,7 @@ fn equal(a: R<'_>, b: R<'_>) -> bool {
         (R::Null, R::Null) => true,
         (R::Obj(x), R::Obj(y)) => x == y,
         _ => match (len(a), len(b)) {
-            (Some(n), Some(m)) => {
-                n == m && (0..n).all(|i| matches!((elem(a, i), elem(b, i)), (Some(x), Some(y)) if equal(x, y)))
-            }
+            (Some(n), Some(m)) => n == m && (0..n).all(|i| matches!((elem(a, i), elem(b, i)), (Some(x), Some(y)) if equal(x, y))),
             _ => false,
         },
     }
@@ -1126,10 +1074,8 @@ fn json_to_cel(v: &Json) -> cel::Value {
         Json::String(s) => cel::Value::String(Arc::new(s.clone())),
         Json::Array(a) => cel::Value::List(Arc::new(a.iter().map(json_to_cel).collect())),
         Json::Object(o) => {
-            let map: HashMap<cel::objects::Key, cel::Value> = o
-                .iter()
-                .map(|(k, v)| (cel::objects::Key::String(Arc::new(k.clone())), json_to_cel(v)))
-                .collect();
+            let map: HashMap<cel::objects::Key, cel::Value> =
+                o.iter().map(|(k, v)| (cel::objects::Key::String(Arc::new(k.clone())), json_to_cel(v))).collect();
             cel::Value::Map(cel::objects::Map { map: Arc::new(map) })
         }
     }
@@ -1146,9 +1092,7 @@ impl cel::context::VariableResolver for Facts<'_> {
         let v = self.facts.get(name)?;
         let value = match (ty, v) {
             (_, Json::Null) => return None,
-            (Ty::Timestamp, Json::String(s)) => {
-                cel::Value::Timestamp(chrono::DateTime::parse_from_rfc3339(s).ok()?)
-            }
+            (Ty::Timestamp, Json::String(s)) => cel::Value::Timestamp(chrono::DateTime::parse_from_rfc3339(s).ok()?),
             (Ty::Timestamp, _) => return None,
             (Ty::Number, Json::Number(_))
             | (Ty::String, Json::String(_))

@@ -87,16 +87,10 @@ pub struct ScheduleError {
 
 impl ScheduleError {
     fn cron(message: impl Into<String>) -> Self {
-        ScheduleError {
-            field: "cron",
-            message: message.into(),
-        }
+        ScheduleError { field: "cron", message: message.into() }
     }
     fn timezone(message: impl Into<String>) -> Self {
-        ScheduleError {
-            field: "timezone",
-            message: message.into(),
-        }
+        ScheduleError { field: "timezone", message: message.into() }
     }
 }
 
@@ -120,10 +114,7 @@ impl Occurrence {
 
 impl fmt::Debug for Schedule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Schedule")
-            .field("cron", &self.expression)
-            .field("timezone", &self.tz.name())
-            .finish()
+        f.debug_struct("Schedule").field("cron", &self.expression).field("timezone", &self.tz.name()).finish()
     }
 }
 
@@ -166,15 +157,8 @@ impl Schedule {
         let parsed = cron::Schedule::from_str(&expression).map_err(|e| {
             // The crate's message repeats the expression with a caret line; keep its last line.
             let text = e.to_string();
-            let reason = text
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid");
-            ScheduleError::cron(format!(
-                "invalid cron expression '{expression}': {}",
-                reason.trim()
-            ))
+            let reason = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("invalid");
+            ScheduleError::cron(format!("invalid cron expression '{expression}': {}", reason.trim()))
         })?;
 
         let zone = timezone.trim();
@@ -184,11 +168,7 @@ impl Schedule {
                  'America/New_York' or 'UTC'"
             ))
         })?;
-        Ok(Schedule {
-            expression,
-            cron: parsed,
-            tz,
-        })
+        Ok(Schedule { expression, cron: parsed, tz })
     }
 
     /// The expression as parsed (whitespace normalised).
@@ -207,19 +187,11 @@ impl Schedule {
     }
 
     /// All occurrences in `(after, until]`, in order, at most `limit`, with distinct keys.
-    pub fn between(
-        &self,
-        after: DateTime<Utc>,
-        until: DateTime<Utc>,
-        limit: usize,
-    ) -> Vec<Occurrence> {
+    pub fn between(&self, after: DateTime<Utc>, until: DateTime<Utc>, limit: usize) -> Vec<Occurrence> {
         if until <= after {
             return Vec::new();
         }
-        self.iter_after(after)
-            .take(limit)
-            .take_while(|o| o.at <= until)
-            .collect()
+        self.iter_after(after).take(limit).take_while(|o| o.at <= until).collect()
     }
 
     /// The next `n` occurrences after `from`, for showing users (see [`Occurrence::rfc3339`]).
@@ -235,11 +207,7 @@ impl Schedule {
         // before `after` (the mapping below is monotone), so nothing is missed.
         let local_start = after.with_timezone(&self.tz).naive_local();
         let wall = Utc.from_utc_datetime(&local_start);
-        Occurrences {
-            schedule: self,
-            wall_clock: self.cron.after_owned(wall),
-            last: after,
-        }
+        Occurrences { schedule: self, wall_clock: self.cron.after_owned(wall), last: after }
     }
 
     /// The instant at which the wall-clock time `wall` fires: itself when it exists once, its
@@ -273,23 +241,13 @@ impl Schedule {
 
     fn occurrence(&self, at: DateTime<Utc>) -> Occurrence {
         let zoned = at.with_timezone(&self.tz);
-        Occurrence {
-            at,
-            key: zoned.naive_local().format(KEY_FORMAT).to_string(),
-            local: zoned.fixed_offset(),
-        }
+        Occurrence { at, key: zoned.naive_local().format(KEY_FORMAT).to_string(), local: zoned.fixed_offset() }
     }
 }
 
 /// Refuse numeric days of week (ambiguous between this crate and Unix cron); steps are fine.
 fn check_day_of_week(field: &str) -> Result<(), ScheduleError> {
-    let numeric = field.split(',').any(|item| {
-        item.split('/')
-            .next()
-            .unwrap_or("")
-            .chars()
-            .any(|c| c.is_ascii_digit())
-    });
+    let numeric = field.split(',').any(|item| item.split('/').next().unwrap_or("").chars().any(|c| c.is_ascii_digit()));
     if numeric {
         return Err(ScheduleError::cron(format!(
             "day-of-week '{field}' must use names (Sun, Mon, Tue, Wed, Thu, Fri, Sat; ranges like \
@@ -340,32 +298,17 @@ mod tests {
 
     /// (UTC instant, key, local RFC 3339) triples.
     fn triples(occurrences: &[Occurrence]) -> Vec<(String, String, String)> {
-        occurrences
-            .iter()
-            .map(|o| {
-                (
-                    o.at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-                    o.key.clone(),
-                    o.rfc3339(),
-                )
-            })
-            .collect()
+        occurrences.iter().map(|o| (o.at.format("%Y-%m-%dT%H:%M:%SZ").to_string(), o.key.clone(), o.rfc3339())).collect()
     }
 
     fn expect(list: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
-        list.iter()
-            .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
-            .collect()
+        list.iter().map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string())).collect()
     }
 
     /// Keys distinct and increasing with `at`; each `next_after(previous)` agrees with the list.
     fn assert_consistent(s: &Schedule, after: DateTime<Utc>, occurrences: &[Occurrence]) {
         let keys: HashSet<&str> = occurrences.iter().map(|o| o.key.as_str()).collect();
-        assert_eq!(
-            keys.len(),
-            occurrences.len(),
-            "duplicate keys in {occurrences:?}"
-        );
+        assert_eq!(keys.len(), occurrences.len(), "duplicate keys in {occurrences:?}");
         let mut previous = after;
         let mut previous_key = String::new();
         for o in occurrences {
@@ -394,34 +337,15 @@ mod tests {
         assert_eq!(
             triples(&got),
             expect(&[
-                (
-                    "2026-03-07T07:30:00Z",
-                    "2026-03-07T02:30:00",
-                    "2026-03-07T02:30:00-05:00"
-                ),
-                (
-                    "2026-03-08T07:00:00Z",
-                    "2026-03-08T03:00:00",
-                    "2026-03-08T03:00:00-04:00"
-                ),
-                (
-                    "2026-03-09T06:30:00Z",
-                    "2026-03-09T02:30:00",
-                    "2026-03-09T02:30:00-04:00"
-                ),
-                (
-                    "2026-03-10T06:30:00Z",
-                    "2026-03-10T02:30:00",
-                    "2026-03-10T02:30:00-04:00"
-                ),
+                ("2026-03-07T07:30:00Z", "2026-03-07T02:30:00", "2026-03-07T02:30:00-05:00"),
+                ("2026-03-08T07:00:00Z", "2026-03-08T03:00:00", "2026-03-08T03:00:00-04:00"),
+                ("2026-03-09T06:30:00Z", "2026-03-09T02:30:00", "2026-03-09T02:30:00-04:00"),
+                ("2026-03-10T06:30:00Z", "2026-03-10T02:30:00", "2026-03-10T02:30:00-04:00"),
             ])
         );
         assert_consistent(&s, after, &got);
         // At the gap-end instant itself: strictly after, so the next day.
-        assert_eq!(
-            s.next_after(utc("2026-03-08T07:00:00Z")).unwrap().at,
-            utc("2026-03-09T06:30:00Z")
-        );
+        assert_eq!(s.next_after(utc("2026-03-08T07:00:00Z")).unwrap().at, utc("2026-03-09T06:30:00Z"));
     }
 
     #[test]
@@ -432,21 +356,9 @@ mod tests {
         assert_eq!(
             triples(&got),
             expect(&[
-                (
-                    "2026-10-31T06:30:00Z",
-                    "2026-10-31T02:30:00",
-                    "2026-10-31T02:30:00-04:00"
-                ),
-                (
-                    "2026-11-01T07:30:00Z",
-                    "2026-11-01T02:30:00",
-                    "2026-11-01T02:30:00-05:00"
-                ),
-                (
-                    "2026-11-02T07:30:00Z",
-                    "2026-11-02T02:30:00",
-                    "2026-11-02T02:30:00-05:00"
-                ),
+                ("2026-10-31T06:30:00Z", "2026-10-31T02:30:00", "2026-10-31T02:30:00-04:00"),
+                ("2026-11-01T07:30:00Z", "2026-11-01T02:30:00", "2026-11-01T02:30:00-05:00"),
+                ("2026-11-02T07:30:00Z", "2026-11-02T02:30:00", "2026-11-02T02:30:00-05:00"),
             ])
         );
         assert_consistent(&s, after, &got);
@@ -460,35 +372,15 @@ mod tests {
         assert_eq!(
             triples(&got),
             expect(&[
-                (
-                    "2026-10-31T05:30:00Z",
-                    "2026-10-31T01:30:00",
-                    "2026-10-31T01:30:00-04:00"
-                ),
-                (
-                    "2026-11-01T05:30:00Z",
-                    "2026-11-01T01:30:00",
-                    "2026-11-01T01:30:00-04:00"
-                ),
-                (
-                    "2026-11-02T06:30:00Z",
-                    "2026-11-02T01:30:00",
-                    "2026-11-02T01:30:00-05:00"
-                ),
+                ("2026-10-31T05:30:00Z", "2026-10-31T01:30:00", "2026-10-31T01:30:00-04:00"),
+                ("2026-11-01T05:30:00Z", "2026-11-01T01:30:00", "2026-11-01T01:30:00-04:00"),
+                ("2026-11-02T06:30:00Z", "2026-11-02T01:30:00", "2026-11-02T01:30:00-05:00"),
             ])
         );
         assert_consistent(&s, after, &got);
         // From inside the repeated hour, before and at the second 01:30 EST: not fired again.
-        for t in [
-            "2026-11-01T06:10:00Z",
-            "2026-11-01T06:29:59Z",
-            "2026-11-01T06:30:00Z",
-        ] {
-            assert_eq!(
-                s.next_after(utc(t)).unwrap().at,
-                utc("2026-11-02T06:30:00Z"),
-                "after {t}"
-            );
+        for t in ["2026-11-01T06:10:00Z", "2026-11-01T06:29:59Z", "2026-11-01T06:30:00Z"] {
+            assert_eq!(s.next_after(utc(t)).unwrap().at, utc("2026-11-02T06:30:00Z"), "after {t}");
         }
     }
 
@@ -500,21 +392,9 @@ mod tests {
         assert_eq!(
             triples(&got),
             expect(&[
-                (
-                    "2026-03-07T06:30:00Z",
-                    "2026-03-07T01:30:00",
-                    "2026-03-07T01:30:00-05:00"
-                ),
-                (
-                    "2026-03-08T06:30:00Z",
-                    "2026-03-08T01:30:00",
-                    "2026-03-08T01:30:00-05:00"
-                ),
-                (
-                    "2026-03-09T05:30:00Z",
-                    "2026-03-09T01:30:00",
-                    "2026-03-09T01:30:00-04:00"
-                ),
+                ("2026-03-07T06:30:00Z", "2026-03-07T01:30:00", "2026-03-07T01:30:00-05:00"),
+                ("2026-03-08T06:30:00Z", "2026-03-08T01:30:00", "2026-03-08T01:30:00-05:00"),
+                ("2026-03-09T05:30:00Z", "2026-03-09T01:30:00", "2026-03-09T01:30:00-04:00"),
             ])
         );
         assert_consistent(&s, after, &got);
@@ -528,39 +408,16 @@ mod tests {
         assert_eq!(
             triples(&got),
             expect(&[
-                (
-                    "2026-11-01T04:00:00Z",
-                    "2026-11-01T00:00:00",
-                    "2026-11-01T00:00:00-04:00"
-                ),
-                (
-                    "2026-11-01T05:00:00Z",
-                    "2026-11-01T01:00:00",
-                    "2026-11-01T01:00:00-04:00"
-                ),
-                (
-                    "2026-11-01T07:00:00Z",
-                    "2026-11-01T02:00:00",
-                    "2026-11-01T02:00:00-05:00"
-                ),
-                (
-                    "2026-11-01T08:00:00Z",
-                    "2026-11-01T03:00:00",
-                    "2026-11-01T03:00:00-05:00"
-                ),
-                (
-                    "2026-11-01T09:00:00Z",
-                    "2026-11-01T04:00:00",
-                    "2026-11-01T04:00:00-05:00"
-                ),
+                ("2026-11-01T04:00:00Z", "2026-11-01T00:00:00", "2026-11-01T00:00:00-04:00"),
+                ("2026-11-01T05:00:00Z", "2026-11-01T01:00:00", "2026-11-01T01:00:00-04:00"),
+                ("2026-11-01T07:00:00Z", "2026-11-01T02:00:00", "2026-11-01T02:00:00-05:00"),
+                ("2026-11-01T08:00:00Z", "2026-11-01T03:00:00", "2026-11-01T03:00:00-05:00"),
+                ("2026-11-01T09:00:00Z", "2026-11-01T04:00:00", "2026-11-01T04:00:00-05:00"),
             ])
         );
         assert_consistent(&s, after, &got);
         // Started at the second 01:00 (EST): that key already fired at 05:00Z.
-        assert_eq!(
-            s.next_after(utc("2026-11-01T06:00:00Z")).unwrap().at,
-            utc("2026-11-01T07:00:00Z")
-        );
+        assert_eq!(s.next_after(utc("2026-11-01T06:00:00Z")).unwrap().at, utc("2026-11-01T07:00:00Z"));
     }
 
     #[test]
@@ -571,31 +428,11 @@ mod tests {
         assert_eq!(
             triples(&got),
             expect(&[
-                (
-                    "2026-03-08T05:00:00Z",
-                    "2026-03-08T00:00:00",
-                    "2026-03-08T00:00:00-05:00"
-                ),
-                (
-                    "2026-03-08T06:00:00Z",
-                    "2026-03-08T01:00:00",
-                    "2026-03-08T01:00:00-05:00"
-                ),
-                (
-                    "2026-03-08T07:00:00Z",
-                    "2026-03-08T03:00:00",
-                    "2026-03-08T03:00:00-04:00"
-                ),
-                (
-                    "2026-03-08T08:00:00Z",
-                    "2026-03-08T04:00:00",
-                    "2026-03-08T04:00:00-04:00"
-                ),
-                (
-                    "2026-03-08T09:00:00Z",
-                    "2026-03-08T05:00:00",
-                    "2026-03-08T05:00:00-04:00"
-                ),
+                ("2026-03-08T05:00:00Z", "2026-03-08T00:00:00", "2026-03-08T00:00:00-05:00"),
+                ("2026-03-08T06:00:00Z", "2026-03-08T01:00:00", "2026-03-08T01:00:00-05:00"),
+                ("2026-03-08T07:00:00Z", "2026-03-08T03:00:00", "2026-03-08T03:00:00-04:00"),
+                ("2026-03-08T08:00:00Z", "2026-03-08T04:00:00", "2026-03-08T04:00:00-04:00"),
+                ("2026-03-08T09:00:00Z", "2026-03-08T05:00:00", "2026-03-08T05:00:00-04:00"),
             ])
         );
         assert_consistent(&s, after, &got);
@@ -609,52 +446,18 @@ mod tests {
         assert_eq!(
             triples(&got),
             expect(&[
-                (
-                    "2026-11-01T05:00:00Z",
-                    "2026-11-01T01:00:00",
-                    "2026-11-01T01:00:00-04:00"
-                ),
-                (
-                    "2026-11-01T05:15:00Z",
-                    "2026-11-01T01:15:00",
-                    "2026-11-01T01:15:00-04:00"
-                ),
-                (
-                    "2026-11-01T05:30:00Z",
-                    "2026-11-01T01:30:00",
-                    "2026-11-01T01:30:00-04:00"
-                ),
-                (
-                    "2026-11-01T05:45:00Z",
-                    "2026-11-01T01:45:00",
-                    "2026-11-01T01:45:00-04:00"
-                ),
-                (
-                    "2026-11-01T07:00:00Z",
-                    "2026-11-01T02:00:00",
-                    "2026-11-01T02:00:00-05:00"
-                ),
-                (
-                    "2026-11-01T07:15:00Z",
-                    "2026-11-01T02:15:00",
-                    "2026-11-01T02:15:00-05:00"
-                ),
+                ("2026-11-01T05:00:00Z", "2026-11-01T01:00:00", "2026-11-01T01:00:00-04:00"),
+                ("2026-11-01T05:15:00Z", "2026-11-01T01:15:00", "2026-11-01T01:15:00-04:00"),
+                ("2026-11-01T05:30:00Z", "2026-11-01T01:30:00", "2026-11-01T01:30:00-04:00"),
+                ("2026-11-01T05:45:00Z", "2026-11-01T01:45:00", "2026-11-01T01:45:00-04:00"),
+                ("2026-11-01T07:00:00Z", "2026-11-01T02:00:00", "2026-11-01T02:00:00-05:00"),
+                ("2026-11-01T07:15:00Z", "2026-11-01T02:15:00", "2026-11-01T02:15:00-05:00"),
             ])
         );
         assert_consistent(&s, after, &got);
         // The crate alone, started at 01:10 EST, goes back to 01:15 EDT (05:15Z); we do not.
-        assert_eq!(
-            s.next_after(utc("2026-11-01T06:10:00Z")).unwrap().at,
-            utc("2026-11-01T07:00:00Z")
-        );
-        assert!(
-            s.between(
-                utc("2026-11-01T05:45:00Z"),
-                utc("2026-11-01T06:59:59Z"),
-                100
-            )
-            .is_empty()
-        );
+        assert_eq!(s.next_after(utc("2026-11-01T06:10:00Z")).unwrap().at, utc("2026-11-01T07:00:00Z"));
+        assert!(s.between(utc("2026-11-01T05:45:00Z"), utc("2026-11-01T06:59:59Z"), 100).is_empty());
     }
 
     #[test]
@@ -665,26 +468,10 @@ mod tests {
         assert_eq!(
             triples(&got),
             expect(&[
-                (
-                    "2026-03-08T06:30:00Z",
-                    "2026-03-08T01:30:00",
-                    "2026-03-08T01:30:00-05:00"
-                ),
-                (
-                    "2026-03-08T06:45:00Z",
-                    "2026-03-08T01:45:00",
-                    "2026-03-08T01:45:00-05:00"
-                ),
-                (
-                    "2026-03-08T07:00:00Z",
-                    "2026-03-08T03:00:00",
-                    "2026-03-08T03:00:00-04:00"
-                ),
-                (
-                    "2026-03-08T07:15:00Z",
-                    "2026-03-08T03:15:00",
-                    "2026-03-08T03:15:00-04:00"
-                ),
+                ("2026-03-08T06:30:00Z", "2026-03-08T01:30:00", "2026-03-08T01:30:00-05:00"),
+                ("2026-03-08T06:45:00Z", "2026-03-08T01:45:00", "2026-03-08T01:45:00-05:00"),
+                ("2026-03-08T07:00:00Z", "2026-03-08T03:00:00", "2026-03-08T03:00:00-04:00"),
+                ("2026-03-08T07:15:00Z", "2026-03-08T03:15:00", "2026-03-08T03:15:00-04:00"),
             ])
         );
         assert_consistent(&s, after, &got);
@@ -694,29 +481,13 @@ mod tests {
     fn gap_firing_for_a_time_not_on_the_hour() {
         // 02:10 does not exist on 2026-03-08: fires at 03:00 EDT, then 03:10 as usual.
         let s = ny("0 10 * * * *");
-        let got = s.between(
-            utc("2026-03-08T06:00:00Z"),
-            utc("2026-03-08T07:30:00Z"),
-            100,
-        );
+        let got = s.between(utc("2026-03-08T06:00:00Z"), utc("2026-03-08T07:30:00Z"), 100);
         assert_eq!(
             triples(&got),
             expect(&[
-                (
-                    "2026-03-08T06:10:00Z",
-                    "2026-03-08T01:10:00",
-                    "2026-03-08T01:10:00-05:00"
-                ),
-                (
-                    "2026-03-08T07:00:00Z",
-                    "2026-03-08T03:00:00",
-                    "2026-03-08T03:00:00-04:00"
-                ),
-                (
-                    "2026-03-08T07:10:00Z",
-                    "2026-03-08T03:10:00",
-                    "2026-03-08T03:10:00-04:00"
-                ),
+                ("2026-03-08T06:10:00Z", "2026-03-08T01:10:00", "2026-03-08T01:10:00-05:00"),
+                ("2026-03-08T07:00:00Z", "2026-03-08T03:00:00", "2026-03-08T03:00:00-04:00"),
+                ("2026-03-08T07:10:00Z", "2026-03-08T03:10:00", "2026-03-08T03:10:00-04:00"),
             ])
         );
     }
@@ -729,37 +500,16 @@ mod tests {
         assert_eq!(
             triples(&got),
             expect(&[
-                (
-                    "2026-12-07T01:00:00Z",
-                    "2026-12-07T09:00:00",
-                    "2026-12-07T09:00:00+08:00"
-                ),
-                (
-                    "2026-12-14T01:00:00Z",
-                    "2026-12-14T09:00:00",
-                    "2026-12-14T09:00:00+08:00"
-                ),
-                (
-                    "2026-12-21T01:00:00Z",
-                    "2026-12-21T09:00:00",
-                    "2026-12-21T09:00:00+08:00"
-                ),
+                ("2026-12-07T01:00:00Z", "2026-12-07T09:00:00", "2026-12-07T09:00:00+08:00"),
+                ("2026-12-14T01:00:00Z", "2026-12-14T09:00:00", "2026-12-14T09:00:00+08:00"),
+                ("2026-12-21T01:00:00Z", "2026-12-21T09:00:00", "2026-12-21T09:00:00+08:00"),
             ])
         );
         assert_consistent(&s, from, &got);
         // Exactly at an occurrence: strictly after. Sub-second after it: still the next week.
-        assert_eq!(
-            s.next_after(utc("2026-12-07T01:00:00Z")).unwrap().key,
-            "2026-12-14T09:00:00"
-        );
-        assert_eq!(
-            s.next_after(utc("2026-12-07T01:00:00.500Z")).unwrap().key,
-            "2026-12-14T09:00:00"
-        );
-        assert_eq!(
-            s.next_after(utc("2026-12-07T00:59:59.999Z")).unwrap().key,
-            "2026-12-07T09:00:00"
-        );
+        assert_eq!(s.next_after(utc("2026-12-07T01:00:00Z")).unwrap().key, "2026-12-14T09:00:00");
+        assert_eq!(s.next_after(utc("2026-12-07T01:00:00.500Z")).unwrap().key, "2026-12-14T09:00:00");
+        assert_eq!(s.next_after(utc("2026-12-07T00:59:59.999Z")).unwrap().key, "2026-12-07T09:00:00");
         assert_eq!(s.timezone(), chrono_tz::Asia::Shanghai);
         assert_eq!(s.expression(), "0 0 9 * * Mon");
     }
@@ -767,46 +517,26 @@ mod tests {
     #[test]
     fn seven_fields_with_year_and_shorthand() {
         let s = Schedule::parse("0 0 9 * * Mon-Fri 2027", "UTC").unwrap();
-        assert_eq!(
-            s.next_after(utc("2026-06-01T00:00:00Z")).unwrap().key,
-            "2027-01-01T09:00:00"
-        );
+        assert_eq!(s.next_after(utc("2026-06-01T00:00:00Z")).unwrap().key, "2027-01-01T09:00:00");
         assert_eq!(s.next_after(utc("2027-12-31T09:00:00Z")), None);
         let d = Schedule::parse("  @daily ", "Europe/London").unwrap();
-        assert_eq!(
-            d.next_after(utc("2026-07-01T12:00:00Z")).unwrap().rfc3339(),
-            "2026-07-02T00:00:00+01:00"
-        );
+        assert_eq!(d.next_after(utc("2026-07-01T12:00:00Z")).unwrap().rfc3339(), "2026-07-02T00:00:00+01:00");
     }
 
     #[test]
     fn parse_errors_name_the_field() {
         let e = Schedule::parse("30 9 * * Mon-Fri", "Asia/Shanghai").unwrap_err();
         assert_eq!(e.field, "cron");
-        assert!(
-            e.message
-                .contains("needs a seconds field: try '0 30 9 * * Mon-Fri'"),
-            "{e}"
-        );
+        assert!(e.message.contains("needs a seconds field: try '0 30 9 * * Mon-Fri'"), "{e}");
 
-        for bad in [
-            "0 61 9 * * Mon",
-            "0 0 9 * * Funday",
-            "0 0 25 * * *",
-            "0 0 9 * 13 *",
-            "x y z a b c",
-        ] {
+        for bad in ["0 61 9 * * Mon", "0 0 9 * * Funday", "0 0 25 * * *", "0 0 9 * 13 *", "x y z a b c"] {
             let e = Schedule::parse(bad, "Asia/Shanghai").unwrap_err();
             assert_eq!(e.field, "cron", "{bad}");
             assert!(e.message.contains(bad), "{e}");
             assert!(!e.message.contains('\n'), "{e:?}");
         }
         for bad in ["", "   ", "0 0 9", "0 0 9 * * Mon 2027 extra"] {
-            assert_eq!(
-                Schedule::parse(bad, "UTC").unwrap_err().field,
-                "cron",
-                "{bad:?}"
-            );
+            assert_eq!(Schedule::parse(bad, "UTC").unwrap_err().field, "cron", "{bad:?}");
         }
         // Numeric day-of-week is refused (1 = Sunday in this crate, Monday in Unix cron).
         for bad in ["0 0 9 * * 1", "0 0 9 * * 1-5", "0 0 9 * * Mon,3"] {
@@ -822,11 +552,7 @@ mod tests {
             assert_eq!(e.field, "timezone", "{bad:?}");
             assert!(e.message.contains("IANA"), "{e}");
         }
-        assert_eq!(
-            serde_json::to_value(Schedule::parse("0 0 9 * * Mon", "Nowhere").unwrap_err()).unwrap()
-                ["field"],
-            "timezone"
-        );
+        assert_eq!(serde_json::to_value(Schedule::parse("0 0 9 * * Mon", "Nowhere").unwrap_err()).unwrap()["field"], "timezone");
     }
 
     #[test]
@@ -841,10 +567,7 @@ mod tests {
         }
         // Leap day: exists, just rarely.
         let s = Schedule::parse("0 0 0 29 2 *", "UTC").unwrap();
-        assert_eq!(
-            s.next_after(utc("2026-01-01T00:00:00Z")).unwrap().key,
-            "2028-02-29T00:00:00"
-        );
+        assert_eq!(s.next_after(utc("2026-01-01T00:00:00Z")).unwrap().key, "2028-02-29T00:00:00");
         // Beyond the crate's last year.
         assert_eq!(s.next_after(utc("2101-01-01T00:00:00Z")), None);
         assert!(started.elapsed() < std::time::Duration::from_secs(5));
@@ -858,13 +581,7 @@ mod tests {
         let got = s.between(after, until, 5);
         assert_eq!(
             got.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(),
-            [
-                "2026-12-01T08:15:00",
-                "2026-12-01T08:30:00",
-                "2026-12-01T08:45:00",
-                "2026-12-01T09:00:00",
-                "2026-12-01T09:15:00"
-            ]
+            ["2026-12-01T08:15:00", "2026-12-01T08:30:00", "2026-12-01T08:45:00", "2026-12-01T09:00:00", "2026-12-01T09:15:00"]
         );
         assert!(s.between(after, until, 0).is_empty());
         assert!(s.between(until, after, 10).is_empty());
@@ -902,18 +619,10 @@ mod tests {
 
         // The same over the spring-forward for a daily 02:30: every day once, Mar 8 at 03:00.
         let daily = ny("0 30 2 * * *");
-        let days = daily.between(
-            utc("2026-03-06T12:00:00Z"),
-            utc("2026-03-09T12:00:00Z"),
-            100,
-        );
+        let days = daily.between(utc("2026-03-06T12:00:00Z"), utc("2026-03-09T12:00:00Z"), 100);
         assert_eq!(
             days.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(),
-            [
-                "2026-03-07T02:30:00",
-                "2026-03-08T03:00:00",
-                "2026-03-09T02:30:00"
-            ]
+            ["2026-03-07T02:30:00", "2026-03-08T03:00:00", "2026-03-09T02:30:00"]
         );
     }
 
@@ -933,41 +642,13 @@ mod tests {
         let tz = chrono_tz::America::New_York;
         let raw = |expr: &str, from: &str| -> Vec<String> {
             let c = cron::Schedule::from_str(expr).unwrap();
-            c.after(&utc(from).with_timezone(&tz))
-                .take(3)
-                .map(|t| {
-                    t.with_timezone(&Utc)
-                        .format("%Y-%m-%dT%H:%M:%SZ")
-                        .to_string()
-                })
-                .collect()
+            c.after(&utc(from).with_timezone(&tz)).take(3).map(|t| t.with_timezone(&Utc).format("%Y-%m-%dT%H:%M:%SZ").to_string()).collect()
         };
         // Daily 02:30: Mar 8 skipped.
-        assert_eq!(
-            raw("0 30 2 * * *", "2026-03-07T12:00:00Z"),
-            [
-                "2026-03-09T06:30:00Z",
-                "2026-03-10T06:30:00Z",
-                "2026-03-11T06:30:00Z"
-            ]
-        );
+        assert_eq!(raw("0 30 2 * * *", "2026-03-07T12:00:00Z"), ["2026-03-09T06:30:00Z", "2026-03-10T06:30:00Z", "2026-03-11T06:30:00Z"]);
         // Daily 01:30: Nov 1 twice.
-        assert_eq!(
-            raw("0 30 1 * * *", "2026-10-31T12:00:00Z"),
-            [
-                "2026-11-01T05:30:00Z",
-                "2026-11-01T06:30:00Z",
-                "2026-11-02T06:30:00Z"
-            ]
-        );
+        assert_eq!(raw("0 30 1 * * *", "2026-10-31T12:00:00Z"), ["2026-11-01T05:30:00Z", "2026-11-01T06:30:00Z", "2026-11-02T06:30:00Z"]);
         // Started at 01:10 EST (06:10Z): goes back in time to 01:15 EDT (05:15Z).
-        assert_eq!(
-            raw("0 */15 * * * *", "2026-11-01T06:10:00Z"),
-            [
-                "2026-11-01T05:15:00Z",
-                "2026-11-01T06:15:00Z",
-                "2026-11-01T05:30:00Z"
-            ]
-        );
+        assert_eq!(raw("0 */15 * * * *", "2026-11-01T06:10:00Z"), ["2026-11-01T05:15:00Z", "2026-11-01T06:15:00Z", "2026-11-01T05:30:00Z"]);
     }
 }

@@ -25,11 +25,14 @@ pub async fn account_schema(conn: &mut PgConnection) -> Result<Schema, sqlx::Err
         if matches!(key.as_str(), "id" | "name" | "city_id" | "territory_id" | "owner_id" | "days_since_visit") {
             continue;
         }
-        schema = schema.with(&key, match ty.as_str() {
-            "number" => Ty::Number,
-            "boolean" => Ty::Bool,
-            _ => Ty::String,
-        });
+        schema = schema.with(
+            &key,
+            match ty.as_str() {
+                "number" => Ty::Number,
+                "boolean" => Ty::Bool,
+                _ => Ty::String,
+            },
+        );
     }
     Ok(schema)
 }
@@ -218,9 +221,33 @@ pub async fn update(conn: &mut PgConnection, id: &str, rule: &RuleIn, user: &str
 }
 
 /// Creates the directive of a rule firing; `target` may narrow the rule's (a report group).
-pub async fn fire(conn: &mut PgConnection, rule: &RuleRow, target: &Target, actor: Option<&str>, detail: Value) -> Result<String, sqlx::Error> {
+pub async fn fire(
+    conn: &mut PgConnection,
+    rule: &RuleRow,
+    target: &Target,
+    actor: Option<&str>,
+    detail: Value,
+) -> Result<String, sqlx::Error> {
     let body = &rule.body.0;
-    let id = crate::store::directives::insert(conn, &body.name, target, &body.task, body.assignment, actor.unwrap_or(&rule.created_by), Some((&rule.id, rule.version))).await?;
-    crate::store::audit::record(conn, actor, "rule.fire", "rule", &rule.id, None, json!({"directive_id": id, "version": rule.version, "detail": detail})).await?;
+    let id = crate::store::directives::insert(
+        conn,
+        &body.name,
+        target,
+        &body.task,
+        body.assignment,
+        actor.unwrap_or(&rule.created_by),
+        Some((&rule.id, rule.version)),
+    )
+    .await?;
+    crate::store::audit::record(
+        conn,
+        actor,
+        "rule.fire",
+        "rule",
+        &rule.id,
+        None,
+        json!({"directive_id": id, "version": rule.version, "detail": detail}),
+    )
+    .await?;
     Ok(id)
 }

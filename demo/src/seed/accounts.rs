@@ -16,49 +16,23 @@ use super::SeedArgs;
 use crate::api::Api;
 use crate::cities::City;
 
-const CATEGORIES: &[(&str, &str)] = &[
-    ("restaurant", "餐厅"),
-    ("grocery", "便利店"),
-    ("pharmacy", "药房"),
-    ("cafe", "咖啡馆"),
-    ("bakery", "面包房"),
-];
-const BRANDS: &[&str] = &[
-    "老王", "小李", "金鼎", "福满", "鸿运", "好味", "一品", "新潮", "悦来", "德兴", "和记", "春风",
-];
+const CATEGORIES: &[(&str, &str)] =
+    &[("restaurant", "餐厅"), ("grocery", "便利店"), ("pharmacy", "药房"), ("cafe", "咖啡馆"), ("bakery", "面包房")];
+const BRANDS: &[&str] = &["老王", "小李", "金鼎", "福满", "鸿运", "好味", "一品", "新潮", "悦来", "德兴", "和记", "春风"];
 
-pub async fn seed_accounts(
-    api: &Api,
-    city: &City,
-    place: &Place,
-    agents: &[Agent],
-    args: &SeedArgs,
-    rng: &mut StdRng,
-) -> Result<()> {
-    let accounts: Vec<Value> = (1..=args.accounts_per_city)
-        .map(|n| account(city, place, agents, n, rng))
-        .collect();
+pub async fn seed_accounts(api: &Api, city: &City, place: &Place, agents: &[Agent], args: &SeedArgs, rng: &mut StdRng) -> Result<()> {
+    let accounts: Vec<Value> = (1..=args.accounts_per_city).map(|n| account(city, place, agents, n, rng)).collect();
     let batches = accounts.chunks(args.batch_size.max(1)).count();
     for (b, batch) in accounts.chunks(args.batch_size.max(1)).enumerate() {
         let body = Value::Array(batch.to_vec());
         // `v2`: the bodies gained `is_new`; a key of an older run would answer 409
-        let key = format!(
-            "seed-accounts-v2-{}-{}-{}-{b}",
-            city.id,
-            place.districts.len(),
-            args.batch_size
-        );
+        let key = format!("seed-accounts-v2-{}-{}-{}-{b}", city.id, place.districts.len(), args.batch_size);
         let r = api.post("/api/v1/accounts/import", &body, &key).await?;
         if !r.status.is_success() {
             bail!("accounts of {} batch {b}: {}", city.id, r.describe());
         }
         let rejected = r.body["rejected"].as_array().cloned().unwrap_or_default();
-        eprintln!(
-            "seed:   accounts batch {}/{batches}: imported {}, rejected {}",
-            b + 1,
-            r.body["imported"],
-            rejected.len()
-        );
+        eprintln!("seed:   accounts batch {}/{batches}: imported {}, rejected {}", b + 1, r.body["imported"], rejected.len());
         for rej in rejected.iter().take(3) {
             eprintln!("seed:     rejected #{}: {}", rej["index"], rej["error"]);
         }

@@ -8,13 +8,7 @@ use crate::api::Api;
 use crate::cities::City;
 
 fn demo_directives(cities: &[&str]) -> Vec<Value> {
-    let pick = |wanted: &[&'static str]| -> Vec<&'static str> {
-        wanted
-            .iter()
-            .copied()
-            .filter(|c| cities.contains(c))
-            .collect()
-    };
+    let pick = |wanted: &[&'static str]| -> Vec<&'static str> { wanted.iter().copied().filter(|c| cities.contains(c)).collect() };
     vec![
         json!({
             "name": "Q4 subsidy push: high-GMV restaurants",
@@ -68,12 +62,8 @@ fn demo_directives(cities: &[&str]) -> Vec<Value> {
 pub async fn seed_directives(api: &Api, selected: &[City]) -> Result<()> {
     let ids: Vec<&str> = selected.iter().map(|c| c.id).collect();
     let existing = api.get("/api/v1/directives?limit=500").await?;
-    let names: Vec<String> = existing.body["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|d| d["name"].as_str().map(str::to_string))
-        .collect();
+    let names: Vec<String> =
+        existing.body["items"].as_array().into_iter().flatten().filter_map(|d| d["name"].as_str().map(str::to_string)).collect();
     for (i, d) in demo_directives(&ids).into_iter().enumerate() {
         let name = d["name"].as_str().unwrap_or_default().to_string();
         if d["target"]["cities"].as_array().is_none_or(Vec::is_empty) {
@@ -83,9 +73,7 @@ pub async fn seed_directives(api: &Api, selected: &[City]) -> Result<()> {
             eprintln!("seed: directive {name:?} exists already");
             continue;
         }
-        let r = api
-            .post("/api/v1/directives", &d, &format!("seed-directive-{i}"))
-            .await?;
+        let r = api.post("/api/v1/directives", &d, &format!("seed-directive-{i}")).await?;
         if r.status.is_success() {
             eprintln!("seed: directive {name:?} issued: {}", r.body["id"]);
         } else {

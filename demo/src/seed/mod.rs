@@ -60,32 +60,21 @@ pub struct SeedArgs {
 
 /// A stable 64-bit seed from a string (FNV-1a), so every run samples the same data.
 pub fn seeded_rng(label: &str) -> StdRng {
-    let hash = label.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
+    let hash = label.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
     StdRng::seed_from_u64(hash)
 }
 
 pub async fn run(args: SeedArgs) -> Result<()> {
     let selected = cities::select(&args.cities)?;
-    let api = Api::new(&args.hq)?
-        .login(&args.admin_user, &args.admin_password)
-        .await?;
+    let api = Api::new(&args.hq)?.login(&args.admin_user, &args.admin_password).await?;
     eprintln!("seed: logged in to {} as {}", args.hq, args.admin_user);
     let mut dir = people::Directory::open(&args.state_file)?;
 
     for (n, city) in selected.iter().enumerate() {
-        eprintln!(
-            "seed: [{}/{}] {} ({})",
-            n + 1,
-            selected.len(),
-            city.name_en,
-            city.name_zh
-        );
+        eprintln!("seed: [{}/{}] {} ({})", n + 1, selected.len(), city.name_en, city.name_zh);
         let mut rng = seeded_rng(city.id);
         let place = places::seed_city(&api, city, &args).await?;
-        let agents =
-            people::seed_city_people(&api, &mut dir, city, &place, &args, &mut rng).await?;
+        let agents = people::seed_city_people(&api, &mut dir, city, &place, &args, &mut rng).await?;
         accounts::seed_accounts(&api, city, &place, &agents, &args, &mut rng).await?;
         dir.save()?;
     }
@@ -114,10 +103,7 @@ pub async fn run(args: SeedArgs) -> Result<()> {
 fn print_logins(args: &SeedArgs, selected: &[cities::City]) {
     println!();
     println!("Demo logins (password for all but admin: {DEMO_PASSWORD})");
-    println!(
-        "  admin        {} / (the admin password you gave)",
-        args.admin_user
-    );
+    println!("  admin        {} / (the admin password you gave)", args.admin_user);
     println!("  strategist   hq_strategist");
     println!("  coo          coo");
     for c in selected {

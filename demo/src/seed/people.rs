@@ -33,15 +33,10 @@ pub struct Directory {
 impl Directory {
     pub fn open(path: &Path) -> Result<Self> {
         let ids = match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .with_context(|| format!("parsing {}", path.display()))?,
+            Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))?,
             Err(_) => BTreeMap::new(),
         };
-        Ok(Self {
-            path: path.to_path_buf(),
-            ids,
-            listed: false,
-        })
+        Ok(Self { path: path.to_path_buf(), ids, listed: false })
     }
 
     pub fn save(&self) -> Result<()> {
@@ -56,9 +51,7 @@ impl Directory {
     /// not `needed` is fine without it.
     pub async fn ensure(&mut self, api: &Api, user: Value, needed: bool) -> Result<Option<String>> {
         let username = user["username"].as_str().unwrap_or_default().to_string();
-        let r = api
-            .post("/api/v1/users", &user, &format!("seed-user-{username}"))
-            .await?;
+        let r = api.post("/api/v1/users", &user, &format!("seed-user-{username}")).await?;
         if r.status.is_success() {
             let id = id_of(&r.body).ok_or_else(|| anyhow!("user {username}: answer has no id"))?;
             self.ids.insert(username, id.clone());
@@ -128,27 +121,21 @@ pub async fn seed_city_people(
     args: &SeedArgs,
     rng: &mut StdRng,
 ) -> Result<Vec<Agent>> {
-    dir.ensure(api, json!({
-        "username": format!("{}-manager", city.short), "password": DEMO_PASSWORD,
-        "display_name": format!("{} City Manager", city.name_en), "role": "city_manager", "city_id": city.id,
-    }), false)
+    dir.ensure(
+        api,
+        json!({
+            "username": format!("{}-manager", city.short), "password": DEMO_PASSWORD,
+            "display_name": format!("{} City Manager", city.name_en), "role": "city_manager", "city_id": city.id,
+        }),
+        false,
+    )
     .await?;
     let mut agents = Vec::new();
     for i in 0..args.agents_per_city {
         let team_id = place.team_ids[i % place.team_ids.len()].clone();
-        let own: Vec<_> = place
-            .districts
-            .iter()
-            .filter(|(_, t)| *t == team_id)
-            .collect();
-        let pool = if own.is_empty() {
-            place.districts.iter().collect()
-        } else {
-            own
-        };
-        let (district, _) = pool
-            .choose(rng)
-            .ok_or_else(|| anyhow!("{} has no districts", city.id))?;
+        let own: Vec<_> = place.districts.iter().filter(|(_, t)| *t == team_id).collect();
+        let pool = if own.is_empty() { place.districts.iter().collect() } else { own };
+        let (district, _) = pool.choose(rng).ok_or_else(|| anyhow!("{} has no districts", city.id))?;
         let (lon, lat) = district.random_point(rng);
         let username = format!("{}-agent-{:02}", city.short, i + 1);
         let id = dir
@@ -171,10 +158,7 @@ pub async fn seed_city_people(
 
 /// HQ users without a city: `strategist` and `coo`.
 pub async fn seed_hq_people(api: &Api, dir: &mut Directory) -> Result<()> {
-    for (username, role, name) in [
-        ("strategist", "hq_strategist", "HQ Strategist"),
-        ("coo", "coo", "Chief Operating Officer"),
-    ] {
+    for (username, role, name) in [("strategist", "hq_strategist", "HQ Strategist"), ("coo", "coo", "Chief Operating Officer")] {
         let user = json!({"username": username, "password": DEMO_PASSWORD, "display_name": name, "role": role});
         dir.ensure(api, user, false).await?;
     }

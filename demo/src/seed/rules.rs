@@ -92,21 +92,12 @@ fn demo_rules() -> Vec<Value> {
 pub async fn seed_rules(api: &Api) -> Result<()> {
     let existing = api.get("/api/v1/rules?limit=500").await?;
     if !existing.status.is_success() {
-        eprintln!(
-            "warning: GET /api/v1/rules: {}; no rules seeded",
-            existing.describe()
-        );
+        eprintln!("warning: GET /api/v1/rules: {}; no rules seeded", existing.describe());
         return Ok(());
     }
-    let have: Vec<Value> = existing.body["items"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let have: Vec<Value> = existing.body["items"].as_array().cloned().unwrap_or_default();
     // one key per run: retries within the run replay, a later run (after a delete) creates anew
-    let run = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default();
+    let run = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
     println!();
     println!("Strategy rules (as {}):", api.user["username"].as_str().unwrap_or("?"));
     for (i, body) in demo_rules().into_iter().enumerate() {
@@ -117,9 +108,7 @@ pub async fn seed_rules(api: &Api) -> Result<()> {
                 r.clone()
             }
             None => {
-                let r = api
-                    .post("/api/v1/rules", &body, &format!("seed-rule-{i}-{run}"))
-                    .await?;
+                let r = api.post("/api/v1/rules", &body, &format!("seed-rule-{i}-{run}")).await?;
                 if !r.status.is_success() {
                     eprintln!("warning: rule {name:?} refused: {}", r.describe());
                     continue;
@@ -130,14 +119,7 @@ pub async fn seed_rules(api: &Api) -> Result<()> {
         };
         println!("{}", describe(&rule));
         let id = plain(&rule["id"]);
-        match api
-            .post(
-                &format!("/api/v1/rules/{id}/preview"),
-                &json!({}),
-                &format!("seed-preview-{id}-{run}"),
-            )
-            .await
-        {
+        match api.post(&format!("/api/v1/rules/{id}/preview"), &json!({}), &format!("seed-preview-{id}-{run}")).await {
             Ok(r) if r.status.is_success() => {
                 print!("{}", preview(&r.body));
                 if rule["trigger"]["kind"].as_str() == Some("report") {
@@ -159,11 +141,7 @@ fn describe(rule: &Value) -> String {
             "cron `{}` ({}), next {}",
             plain(&t["cron"]),
             plain(&t["timezone"]),
-            rule["next_occurrences"]
-                .as_array()
-                .and_then(|a| a.first())
-                .map(plain)
-                .unwrap_or_else(|| "-".into())
+            rule["next_occurrences"].as_array().and_then(|a| a.first()).map(plain).unwrap_or_else(|| "-".into())
         ),
         Some("report") => format!(
             "{} reports matching `{}` within {} per {}",

@@ -15,10 +15,7 @@ use crate::api::{Api, Resp};
 const OPEN: &[&str] = &["delivered", "queued", "accepted", "checked_in"];
 const INTEL: &[(&str, &str)] = &[
     ("Competitor A offering subsidy", "competitor_subsidy"),
-    (
-        "Competitor A offering subsidy to new merchants",
-        "competitor_subsidy",
-    ),
+    ("Competitor A offering subsidy to new merchants", "competitor_subsidy"),
     ("Competitor B handing out coupons", "competitor_coupon"),
     ("Street closed for construction", "access_blocked"),
 ];
@@ -64,14 +61,7 @@ pub async fn run(mut ctx: Ctx, username: String) {
         }
     };
     let my_id = api.user["id"].clone();
-    let mut agent = Agent {
-        api,
-        username,
-        my_id,
-        tasks: Vec::new(),
-        pos: None,
-        idle: 0,
-    };
+    let mut agent = Agent { api, username, my_id, tasks: Vec::new(), pos: None, idle: 0 };
     loop {
         let think = Duration::from_millis(rng.gen_range(200..=2000) + agent.idle * 1000);
         if !ctx.pause(think).await {
@@ -82,11 +72,7 @@ pub async fn run(mut ctx: Ctx, username: String) {
         };
         if agent.tasks.is_empty() {
             agent.refresh(&ctx).await;
-            agent.idle = if agent.tasks.is_empty() {
-                (agent.idle + 1).min(8)
-            } else {
-                0
-            };
+            agent.idle = if agent.tasks.is_empty() { (agent.idle + 1).min(8) } else { 0 };
         }
         if rng.gen_bool(ctx.args.intel_rate.clamp(0.0, 1.0)) {
             agent.intel(&ctx, &mut rng).await;
@@ -110,19 +96,11 @@ struct Agent {
 impl Agent {
     async fn refresh(&mut self, ctx: &Ctx) {
         for status in OPEN {
-            match self
-                .api
-                .get(&format!("/api/v1/tasks?status={status}&limit=50"))
-                .await
-            {
+            match self.api.get(&format!("/api/v1/tasks?status={status}&limit=50")).await {
                 Ok(r) if r.status.is_success() => {
-                    self.tasks
-                        .extend(r.body["items"].as_array().cloned().unwrap_or_default());
+                    self.tasks.extend(r.body["items"].as_array().cloned().unwrap_or_default());
                 }
-                Ok(r) => ctx.error(
-                    &self.username,
-                    &format!("list {status} tasks: {}", r.describe()),
-                ),
+                Ok(r) => ctx.error(&self.username, &format!("list {status} tasks: {}", r.describe())),
                 Err(e) => ctx.error(&self.username, &format!("list {status} tasks: {e:#}")),
             }
         }
@@ -140,9 +118,7 @@ impl Agent {
             _ => 1,
         };
         let best = self.tasks.iter().map(rank).max()?;
-        let candidates: Vec<usize> = (0..self.tasks.len())
-            .filter(|&i| rank(&self.tasks[i]) == best)
-            .collect();
+        let candidates: Vec<usize> = (0..self.tasks.len()).filter(|&i| rank(&self.tasks[i]) == best).collect();
         Some(candidates[rng.gen_range(0..candidates.len())])
     }
 
@@ -155,30 +131,18 @@ impl Agent {
         let (every, s) = (ctx.args.report_every, &ctx.stats);
         let status = task["status"].as_str().unwrap_or("");
         let result = match status {
-            "queued" | "delivered" if task["assignee_id"].is_null() => self
-                .act(&id, "claim", json!({}))
-                .await
-                .map(|r| (r, &s.claimed)),
-            "queued" | "delivered" if rng.gen_bool(ctx.args.reject_rate.clamp(0.0, 1.0)) => self
-                .act(&id, "reject", json!({"reason": "closed"}))
-                .await
-                .map(|r| (r, &s.rejected)),
-            "queued" | "delivered" => self
-                .act(&id, "accept", json!({}))
-                .await
-                .map(|r| (r, &s.accepted)),
+            "queued" | "delivered" if task["assignee_id"].is_null() => self.act(&id, "claim", json!({})).await.map(|r| (r, &s.claimed)),
+            "queued" | "delivered" if rng.gen_bool(ctx.args.reject_rate.clamp(0.0, 1.0)) => {
+                self.act(&id, "reject", json!({"reason": "closed"})).await.map(|r| (r, &s.rejected))
+            }
+            "queued" | "delivered" => self.act(&id, "accept", json!({})).await.map(|r| (r, &s.accepted)),
             "accepted" if task["require_checkin"].as_bool().unwrap_or(false) && at.is_some() => {
                 let (lon, lat) = at.unwrap_or_default();
                 let body = json!({"lat": lat, "lon": lon, "accuracy_m": rng.gen_range(5..30)});
-                self.act(&id, "checkin", body)
-                    .await
-                    .map(|r| (r, &s.checked_in))
+                self.act(&id, "checkin", body).await.map(|r| (r, &s.checked_in))
             }
             "accepted" | "checked_in" => match self.completion(ctx, &task, at, rng).await {
-                Some(body) => self
-                    .act(&id, "complete", body)
-                    .await
-                    .map(|r| (r, &s.completed)),
+                Some(body) => self.act(&id, "complete", body).await.map(|r| (r, &s.completed)),
                 None => return,
             },
             _ => {
@@ -197,9 +161,7 @@ impl Agent {
                     None => advance(&task, counter, s, &self.my_id),
                 };
                 match next["status"].as_str() {
-                    Some("accepted" | "checked_in" | "queued" | "delivered") => {
-                        self.tasks[i] = next
-                    }
+                    Some("accepted" | "checked_in" | "queued" | "delivered") => self.tasks[i] = next,
                     _ => {
                         self.tasks.swap_remove(i);
                     }
@@ -207,10 +169,7 @@ impl Agent {
             }
             Ok((r, _)) => {
                 if r.status.as_u16() != 409 && r.status.as_u16() != 404 {
-                    ctx.error(
-                        &self.username,
-                        &format!("task {id} ({status}): {}", r.describe()),
-                    );
+                    ctx.error(&self.username, &format!("task {id} ({status}): {}", r.describe()));
                 }
                 self.tasks.swap_remove(i);
             }
@@ -223,41 +182,22 @@ impl Agent {
 
     async fn act(&self, id: &str, action: &str, body: Value) -> anyhow::Result<Resp> {
         let key = format!("sim-{}-{id}-{action}", self.username);
-        self.api
-            .post(&format!("/api/v1/tasks/{id}/{action}"), &body, &key)
-            .await
+        self.api.post(&format!("/api/v1/tasks/{id}/{action}"), &body, &key).await
     }
 
     /// The completion body, uploading photos the form requires.
-    async fn completion(
-        &self,
-        ctx: &Ctx,
-        task: &Value,
-        at: Option<(f64, f64)>,
-        rng: &mut StdRng,
-    ) -> Option<Value> {
+    async fn completion(&self, ctx: &Ctx, task: &Value, at: Option<(f64, f64)>, rng: &mut StdRng) -> Option<Value> {
         let mut photo_ids = Vec::new();
         for key in answers::required_photos(&task["form"]) {
-            let idem = format!(
-                "sim-{}-{}-photo-{key}",
-                self.username,
-                task["id"].as_str().unwrap_or("")
-            );
-            match self
-                .api
-                .post_bytes("/api/v1/photos", answers::TINY_PNG, "image/png", &idem)
-                .await
-            {
-                Ok(r) if r.status.is_success() => {
-                    photo_ids.push(r.body["id"].as_str().unwrap_or_default().to_string())
-                }
+            let idem = format!("sim-{}-{}-photo-{key}", self.username, task["id"].as_str().unwrap_or(""));
+            match self.api.post_bytes("/api/v1/photos", answers::TINY_PNG, "image/png", &idem).await {
+                Ok(r) if r.status.is_success() => photo_ids.push(r.body["id"].as_str().unwrap_or_default().to_string()),
                 Ok(r) => ctx.error(&self.username, &format!("photo upload: {}", r.describe())),
                 Err(e) => ctx.error(&self.username, &format!("photo upload: {e:#}")),
             }
         }
         let answers = answers::answers(&task["form"], &photo_ids, at, rng);
-        let mut body =
-            json!({"answers": answers, "note": "Visited; report from the field simulator."});
+        let mut body = json!({"answers": answers, "note": "Visited; report from the field simulator."});
         if !photo_ids.is_empty() {
             body["photo_ids"] = json!(photo_ids);
         }
@@ -275,10 +215,7 @@ impl Agent {
             "location": {"lat": jitter(lat, rng), "lon": jitter(lon, rng)}});
         let key = format!("sim-{}-report-{:016x}", self.username, rng.gen::<u64>());
         match self.api.post("/api/v1/reports", &body, &key).await {
-            Ok(r) if r.status.is_success() => {
-                ctx.stats
-                    .bump(&ctx.stats.reports, ctx.args.report_every, ctx.started)
-            }
+            Ok(r) if r.status.is_success() => ctx.stats.bump(&ctx.stats.reports, ctx.args.report_every, ctx.started),
             Ok(r) => ctx.error(&self.username, &format!("intel report: {}", r.describe())),
             Err(e) => ctx.error(&self.username, &format!("intel report: {e:#}")),
         }

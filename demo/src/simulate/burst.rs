@@ -64,7 +64,7 @@ pub async fn run(mut b: Burst) {
             return;
         }
         wait = Duration::from_secs(rng.gen_range(lo.max(1)..=hi.max(1)));
-        let city = b.cities[rng.gen_range(0..b.cities.len())].clone();
+        let city = b.cities[rng.gen_range(0..b.cities.len())];
         match burst(&b.args, &city, &mut logins, &mut used, &mut rng).await {
             Ok(Some((filed, line))) => {
                 b.stats.reports.fetch_add(filed, Ordering::Relaxed);
@@ -83,15 +83,9 @@ pub async fn run(mut b: Burst) {
     }
 }
 
-async fn login<'a>(
-    args: &SimArgs,
-    logins: &'a mut HashMap<String, Api>,
-    username: &str,
-) -> anyhow::Result<&'a Api> {
+async fn login<'a>(args: &SimArgs, logins: &'a mut HashMap<String, Api>, username: &str) -> anyhow::Result<&'a Api> {
     if !logins.contains_key(username) {
-        let api = Api::new(&args.agent_api)?
-            .login(username, &args.password)
-            .await?;
+        let api = Api::new(&args.agent_api)?.login(username, &args.password).await?;
         logins.insert(username.to_string(), api);
     }
     Ok(&logins[username])
@@ -105,9 +99,7 @@ async fn burst(
     used: &mut HashSet<String>,
     rng: &mut StdRng,
 ) -> anyhow::Result<Option<(u64, String)>> {
-    let mut agents: Vec<String> = (1..=args.agents_per_city)
-        .map(|i| format!("{}-agent-{i:02}", city.short))
-        .collect();
+    let mut agents: Vec<String> = (1..=args.agents_per_city).map(|i| format!("{}-agent-{i:02}", city.short)).collect();
     agents.shuffle(rng);
     let size = args.burst_size.min(agents.len());
     // a district: the account of a task of one of the agents, not used yet in this run
@@ -123,8 +115,7 @@ async fn burst(
         // a district with a counter-visit task already fired (maybe in an earlier run, and the
         // rule would not fire there again within its window): leave it out
         for t in &tasks {
-            let counter = !t["rule_id"].is_null()
-                && t["title"].as_str().is_some_and(|x| x.starts_with(COUNTER_TITLE));
+            let counter = !t["rule_id"].is_null() && t["title"].as_str().is_some_and(|x| x.starts_with(COUNTER_TITLE));
             if let (true, Some(terr)) = (counter, t["territory_id"].as_str()) {
                 used.insert(terr.to_string());
             }
@@ -164,13 +155,16 @@ async fn burst(
             eprintln!("simulate: burst report by {who}: {}", r.describe());
         }
     }
-    Ok(Some((filed.len() as u64, format!(
-        "{} intel reports tagged competitor_subsidy in {} district {territory} by {} (report territories: {})",
-        filed.len(),
-        city.id,
-        filed.join(", "),
-        places.into_iter().collect::<Vec<_>>().join(", ")
-    ))))
+    Ok(Some((
+        filed.len() as u64,
+        format!(
+            "{} intel reports tagged competitor_subsidy in {} district {territory} by {} (report territories: {})",
+            filed.len(),
+            city.id,
+            filed.join(", "),
+            places.into_iter().collect::<Vec<_>>().join(", ")
+        ),
+    )))
 }
 
 fn plain(v: &Value) -> String {

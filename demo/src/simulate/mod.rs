@@ -105,12 +105,7 @@ impl Stats {
 
 fn usernames(args: &SimArgs) -> Result<Vec<String>> {
     if args.users.trim() != "all" {
-        return Ok(args
-            .users
-            .split(',')
-            .map(|u| u.trim().to_string())
-            .filter(|u| !u.is_empty())
-            .collect());
+        return Ok(args.users.split(',').map(|u| u.trim().to_string()).filter(|u| !u.is_empty()).collect());
     }
     Ok(cities::select(&args.cities)?
         .iter()
@@ -124,21 +119,11 @@ pub async fn run(args: SimArgs) -> Result<()> {
     let stats = Arc::new(Stats::default());
     let gate = Arc::new(Semaphore::new(args.concurrency.max(1)));
     let (stop_tx, stop_rx) = watch::channel(false);
-    println!(
-        "simulate: {} agents against {} (Ctrl-C to stop)",
-        users.len(),
-        args.agent_api
-    );
+    println!("simulate: {} agents against {} (Ctrl-C to stop)", users.len(), args.agent_api);
 
     let mut handles = Vec::new();
     for username in users {
-        let ctx = agent::Ctx {
-            args: args.clone(),
-            stats: stats.clone(),
-            gate: gate.clone(),
-            stop: stop_rx.clone(),
-            started,
-        };
+        let ctx = agent::Ctx { args: args.clone(), stats: stats.clone(), gate: gate.clone(), stop: stop_rx.clone(), started };
         handles.push(tokio::spawn(agent::run(ctx, username)));
     }
     handles.push(tokio::spawn(burst::run(burst::Burst {

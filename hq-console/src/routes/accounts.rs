@@ -83,16 +83,15 @@ pub async fn import(req: HttpRequest, p: Principal, pool: web::Data<PgPool>, bod
     }
     let index = super::geography::load_index(&pool).await?;
     let owners: HashMap<String, (String, String)> = {
-        let rows: Vec<(String, String, Option<String>)> = sqlx::query_as("select id, role, city_id from app_user where role = 'agent'").fetch_all(pool.get_ref()).await?;
+        let rows: Vec<(String, String, Option<String>)> =
+            sqlx::query_as("select id, role, city_id from app_user where role = 'agent'").fetch_all(pool.get_ref()).await?;
         rows.into_iter().map(|(id, role, city)| (id, (role, city.unwrap_or_default()))).collect()
     };
     let mut rejected = Vec::new();
     let mut good: Vec<(AccountIn, String, String)> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (index_no, item) in items.into_iter().enumerate() {
-        let parsed = item.and_then(|v| {
-            fieldops_core::platform::http::from_value::<AccountIn>(v)
-        });
+        let parsed = item.and_then(|v| fieldops_core::platform::http::from_value::<AccountIn>(v));
         let placed = parsed.and_then(|a| {
             check(&a)?;
             if !seen.insert(a.id.clone()) {
@@ -105,7 +104,11 @@ pub async fn import(req: HttpRequest, p: Principal, pool: web::Data<PgPool>, bod
                 match owners.get(owner) {
                     None => return Err(ApiError::unprocessable("unknown_owner", "owner_id", format!("no agent '{owner}'"))),
                     Some((_, city)) if city != &zone.city_id => {
-                        return Err(ApiError::unprocessable("owner_city_mismatch", "owner_id", format!("agent '{owner}' works in '{city}', the account is in '{}'", zone.city_id)));
+                        return Err(ApiError::unprocessable(
+                            "owner_city_mismatch",
+                            "owner_id",
+                            format!("agent '{owner}' works in '{city}', the account is in '{}'", zone.city_id),
+                        ));
                     }
                     _ => {}
                 }
@@ -165,7 +168,16 @@ pub async fn import(req: HttpRequest, p: Principal, pool: web::Data<PgPool>, bod
             .execute(&mut *tx)
             .await?;
     }
-    audit::record(&mut tx, Some(&p.user_id), "accounts.import", "account", "*", None, json!({"imported": good.len(), "rejected": rejected.len()})).await?;
+    audit::record(
+        &mut tx,
+        Some(&p.user_id),
+        "accounts.import",
+        "account",
+        "*",
+        None,
+        json!({"imported": good.len(), "rejected": rejected.len()}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(json!({"imported": good.len(), "rejected": rejected})))
 }

@@ -42,13 +42,11 @@ pub async fn create(req: HttpRequest, p: Principal, pool: web::Data<PgPool>, bod
 }
 
 pub async fn directive_in_tx(tx: &mut sqlx::PgConnection, id: &str) -> Result<serde_json::Value, ApiError> {
-    let row: directives::DirectiveRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select {} from directive where id = $1",
-        directives::DIRECTIVE_COLUMNS
-    )))
-    .bind(id)
-    .fetch_one(&mut *tx)
-    .await?;
+    let row: directives::DirectiveRow =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("select {} from directive where id = $1", directives::DIRECTIVE_COLUMNS)))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
     Ok(json!({
         "id": row.id, "name": row.name, "rule_id": row.rule_id, "rule_version": row.rule_version, "status": row.status,
         "target": row.target.0, "task": row.task_template.0, "assignment": row.assignment, "created_by": row.created_by,
@@ -61,13 +59,15 @@ pub async fn directive_in_tx(tx: &mut sqlx::PgConnection, id: &str) -> Result<se
 /// Checks that the cities and territories a target names exist (422 naming the entry).
 pub async fn check_target_refs(tx: &mut sqlx::PgConnection, target: &fieldops_core::domain::Target) -> Result<(), ApiError> {
     if !target.cities.is_empty() {
-        let known: Vec<String> = sqlx::query_scalar("select id from city where id = any($1)").bind(&target.cities).fetch_all(&mut *tx).await?;
+        let known: Vec<String> =
+            sqlx::query_scalar("select id from city where id = any($1)").bind(&target.cities).fetch_all(&mut *tx).await?;
         if let Some((i, c)) = target.cities.iter().enumerate().find(|(_, c)| !known.contains(c)) {
             return Err(ApiError::unprocessable("unknown_city", format!("target.cities[{i}]"), format!("no city '{c}'")));
         }
     }
     if !target.territories.is_empty() {
-        let known: Vec<String> = sqlx::query_scalar("select id from territory where id = any($1)").bind(&target.territories).fetch_all(&mut *tx).await?;
+        let known: Vec<String> =
+            sqlx::query_scalar("select id from territory where id = any($1)").bind(&target.territories).fetch_all(&mut *tx).await?;
         if let Some((i, t)) = target.territories.iter().enumerate().find(|(_, t)| !known.contains(t)) {
             return Err(ApiError::unprocessable("unknown_territory", format!("target.territories[{i}]"), format!("no territory '{t}'")));
         }
@@ -101,16 +101,22 @@ pub struct TaskQuery {
 #[utoipa::path(get, path = "/api/v1/directives/{id}/tasks", tag = "directives",
     params(("city_id" = Option<String>, Query), ("status" = Option<String>, Query), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, description = "{items: [task], next_cursor}"), (status = 404)))]
-pub async fn tasks(p: Principal, pool: web::Data<PgPool>, path: web::Path<String>, q: web::Query<TaskQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn tasks(
+    p: Principal,
+    pool: web::Data<PgPool>,
+    path: web::Path<String>,
+    q: web::Query<TaskQuery>,
+) -> Result<HttpResponse, ApiError> {
     p.require(&READERS)?;
-    let exists: bool = sqlx::query_scalar("select exists(select 1 from directive where id = $1)").bind(path.as_str()).fetch_one(pool.get_ref()).await?;
+    let exists: bool =
+        sqlx::query_scalar("select exists(select 1 from directive where id = $1)").bind(path.as_str()).fetch_one(pool.get_ref()).await?;
     if !exists {
         return Err(ApiError::not_found("directive"));
     }
-    if let Some(s) = &q.status {
-        if TaskStatus::parse(s).is_none() {
-            return Err(ApiError::bad_request("invalid_query", format!("unknown status '{s}'")).with_field("status"));
-        }
+    if let Some(s) = &q.status
+        && TaskStatus::parse(s).is_none()
+    {
+        return Err(ApiError::bad_request("invalid_query", format!("unknown status '{s}'")).with_field("status"));
     }
     let page = Page { limit: q.limit, cursor: q.cursor.clone() };
     let filter = tasks::TaskFilter {
@@ -132,7 +138,8 @@ pub async fn cancel(p: Principal, pool: web::Data<PgPool>, path: web::Path<Strin
     let mut tx = pool.begin().await?;
     // waits for a dispatcher writing a chunk of this directive (it holds the row lock); the
     // dispatcher stops at its next chunk once it sees the directive cancelled
-    let status: Option<String> = sqlx::query_scalar("select status from directive where id = $1 for no key update").bind(&id).fetch_optional(&mut *tx).await?;
+    let status: Option<String> =
+        sqlx::query_scalar("select status from directive where id = $1 for no key update").bind(&id).fetch_optional(&mut *tx).await?;
     match status.as_deref() {
         None => return Err(ApiError::not_found("directive")),
         Some("cancelled") => {
@@ -162,11 +169,15 @@ pub async fn cancel(p: Principal, pool: web::Data<PgPool>, path: web::Path<Strin
     let mut messages = Vec::new();
     for (city, ids) in by_city {
         for chunk in ids.chunks(500) {
-            messages.push((queue::city_stream(city), Message::TasksCancelled { directive_id: id.clone(), city_id: city.to_string(), task_ids: chunk.to_vec() }));
+            messages.push((
+                queue::city_stream(city),
+                Message::TasksCancelled { directive_id: id.clone(), city_id: city.to_string(), task_ids: chunk.to_vec() },
+            ));
         }
     }
     outbox::enqueue_many(&mut tx, &messages).await?;
-    audit::record(&mut tx, Some(&p.user_id), "directive.cancel", "directive", &id, None, json!({"tasks_cancelled": cancelled.len()})).await?;
+    audit::record(&mut tx, Some(&p.user_id), "directive.cancel", "directive", &id, None, json!({"tasks_cancelled": cancelled.len()}))
+        .await?;
     tx.commit().await?;
     let d = directives::get(&pool, &id).await?.ok_or_else(|| ApiError::not_found("directive"))?;
     Ok(HttpResponse::Ok().json(d))

@@ -72,12 +72,11 @@ pub async fn put_city(p: Principal, pool: web::Data<PgPool>, path: web::Path<Str
 #[utoipa::path(get, path = "/api/v1/cities", tag = "geography", responses((status = 200, description = "{items: [city]}")))]
 pub async fn list_cities(p: Principal, pool: web::Data<PgPool>) -> Result<HttpResponse, ApiError> {
     let scope = p.scope();
-    let cities: Vec<CityOut> = sqlx::query_as(
-        "select id, name_zh, name_en, timezone, boundary from city where ($1::text is null or id = $1) order by id",
-    )
-    .bind(&scope.city_id)
-    .fetch_all(pool.get_ref())
-    .await?;
+    let cities: Vec<CityOut> =
+        sqlx::query_as("select id, name_zh, name_en, timezone, boundary from city where ($1::text is null or id = $1) order by id")
+            .bind(&scope.city_id)
+            .fetch_all(pool.get_ref())
+            .await?;
     Ok(list_response(cities, None))
 }
 
@@ -121,13 +120,20 @@ fn parse_collection(body: &[u8]) -> Result<Vec<TerritoryIn>, ApiError> {
     // structural check by the geojson crate first (FeatureCollection of Features)
     serde_json::from_value::<geojson::FeatureCollection>(value.clone())
         .map_err(|e| ApiError::unprocessable("invalid_geojson", "features", format!("not a GeoJSON FeatureCollection: {e}")))?;
-    let features = value.get("features").and_then(Value::as_array).ok_or_else(|| ApiError::invalid("features", "features must be an array"))?;
+    let features =
+        value.get("features").and_then(Value::as_array).ok_or_else(|| ApiError::invalid("features", "features must be an array"))?;
     let mut out = Vec::with_capacity(features.len());
     let mut seen = std::collections::HashSet::new();
     for (i, f) in features.iter().enumerate() {
         let at = format!("features[{i}]");
-        let props = f.get("properties").and_then(Value::as_object).ok_or_else(|| ApiError::invalid(format!("{at}.properties"), "properties must be an object"))?;
-        let id = props.get("id").and_then(Value::as_str).ok_or_else(|| ApiError::invalid(format!("{at}.properties.id"), "id (a string) is required"))?;
+        let props = f
+            .get("properties")
+            .and_then(Value::as_object)
+            .ok_or_else(|| ApiError::invalid(format!("{at}.properties"), "properties must be an object"))?;
+        let id = props
+            .get("id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ApiError::invalid(format!("{at}.properties.id"), "id (a string) is required"))?;
         check_slug(id, &format!("{at}.properties.id"))?;
         if !seen.insert(id.to_string()) {
             return Err(ApiError::invalid(format!("{at}.properties.id"), format!("duplicate territory id '{id}'")));
@@ -148,12 +154,18 @@ fn parse_collection(body: &[u8]) -> Result<Vec<TerritoryIn>, ApiError> {
 #[utoipa::path(put, path = "/api/v1/cities/{city_id}/territories", tag = "geography",
     request_body(content = Object, description = "GeoJSON FeatureCollection; properties {id, name, team_id?}"),
     responses((status = 200, description = "{territories: n, accounts_relocated: n}"), (status = 404), (status = 422)))]
-pub async fn put_territories(p: Principal, pool: web::Data<PgPool>, path: web::Path<String>, body: LimitedBody) -> Result<HttpResponse, ApiError> {
+pub async fn put_territories(
+    p: Principal,
+    pool: web::Data<PgPool>,
+    path: web::Path<String>,
+    body: LimitedBody,
+) -> Result<HttpResponse, ApiError> {
     p.require(&[Role::Admin, Role::HqStrategist])?;
     let city_id = path.into_inner();
     let territories = parse_collection(&body.0)?;
     let mut tx = pool.begin().await?;
-    let exists: bool = sqlx::query_scalar("select exists(select 1 from city where id = $1 for update)").bind(&city_id).fetch_one(&mut *tx).await?;
+    let exists: bool =
+        sqlx::query_scalar("select exists(select 1 from city where id = $1 for update)").bind(&city_id).fetch_one(&mut *tx).await?;
     if !exists {
         return Err(ApiError::not_found("city"));
     }
@@ -165,13 +177,18 @@ pub async fn put_territories(p: Principal, pool: web::Data<PgPool>, path: web::P
         .fetch_all(&mut *tx)
         .await?;
     for (i, t) in territories.iter().enumerate() {
-        if let Some(team) = &t.team_id {
-            if !teams.contains(team) {
-                return Err(ApiError::unprocessable("unknown_team", format!("features[{i}].properties.team_id"), format!("no team '{team}' in city '{city_id}'")));
-            }
+        if let Some(team) = &t.team_id
+            && !teams.contains(team)
+        {
+            return Err(ApiError::unprocessable(
+                "unknown_team",
+                format!("features[{i}].properties.team_id"),
+                format!("no team '{team}' in city '{city_id}'"),
+            ));
         }
         if let Some((_, other)) = taken.iter().find(|(id, _)| id == &t.id) {
-            return Err(ApiError::conflict("already_exists", format!("territory '{}' belongs to city '{other}'", t.id)).with_field(format!("features[{i}].properties.id")));
+            return Err(ApiError::conflict("already_exists", format!("territory '{}' belongs to city '{other}'", t.id))
+                .with_field(format!("features[{i}].properties.id")));
         }
     }
     sqlx::query("delete from territory where city_id = $1").bind(&city_id).execute(&mut *tx).await?;
@@ -193,10 +210,8 @@ pub async fn put_territories(p: Principal, pool: web::Data<PgPool>, path: web::P
     let index = TerritoryIndex::new(
         territories.into_iter().map(|t| Zone { id: t.id, city_id: city_id.clone(), team_id: t.team_id, shape: t.shape }).collect(),
     );
-    let accounts: Vec<(String, f64, f64, Option<String>)> = sqlx::query_as("select id, lat, lon, territory_id from account where city_id = $1")
-        .bind(&city_id)
-        .fetch_all(&mut *tx)
-        .await?;
+    let accounts: Vec<(String, f64, f64, Option<String>)> =
+        sqlx::query_as("select id, lat, lon, territory_id from account where city_id = $1").bind(&city_id).fetch_all(&mut *tx).await?;
     let (moved_ids, moved_to): (Vec<String>, Vec<Option<String>>) = accounts
         .into_iter()
         .filter_map(|(id, lat, lon, old)| {
@@ -205,13 +220,16 @@ pub async fn put_territories(p: Principal, pool: web::Data<PgPool>, path: web::P
         })
         .unzip();
     if !moved_ids.is_empty() {
-        sqlx::query("update account a set territory_id = x.t, updated_at = now() from unnest($1::text[], $2::text[]) as x(id, t) where a.id = x.id")
-            .bind(&moved_ids)
-            .bind(&moved_to)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "update account a set territory_id = x.t, updated_at = now() from unnest($1::text[], $2::text[]) as x(id, t) where a.id = x.id",
+        )
+        .bind(&moved_ids)
+        .bind(&moved_to)
+        .execute(&mut *tx)
+        .await?;
     }
-    audit::record(&mut tx, Some(&p.user_id), "territories.put", "city", &city_id, Some(&city_id), json!({"territories": ids.len()})).await?;
+    audit::record(&mut tx, Some(&p.user_id), "territories.put", "city", &city_id, Some(&city_id), json!({"territories": ids.len()}))
+        .await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(json!({"territories": ids.len(), "accounts_relocated": moved_ids.len()})))
 }

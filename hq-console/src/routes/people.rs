@@ -7,8 +7,8 @@ use fieldops_core::domain::{LatLon, check_slug, new_id};
 use fieldops_core::platform::error::{ApiError, map_db_conflict};
 use fieldops_core::platform::http::{LimitedBody, Page, list_response, parse_json};
 use fieldops_core::platform::idempotency;
-use fieldops_core::store::users::{USER_COLUMNS, UserRow};
 use fieldops_core::store::audit;
+use fieldops_core::store::users::{USER_COLUMNS, UserRow};
 use serde::Deserialize;
 use sqlx::PgPool;
 
@@ -68,7 +68,8 @@ pub async fn create_user(req: HttpRequest, p: Principal, pool: web::Data<PgPool>
         return Ok(saved);
     }
     if let Some(team) = &input.team_id {
-        let team_city: Option<String> = sqlx::query_scalar("select city_id from team where id = $1").bind(team).fetch_optional(&mut *tx).await?;
+        let team_city: Option<String> =
+            sqlx::query_scalar("select city_id from team where id = $1").bind(team).fetch_optional(&mut *tx).await?;
         match team_city {
             None => return Err(ApiError::unprocessable("unknown_team", "team_id", format!("no team '{team}'"))),
             Some(c) if Some(&c) != input.city_id.as_ref() => {
@@ -95,10 +96,20 @@ pub async fn create_user(req: HttpRequest, p: Principal, pool: web::Data<PgPool>
     .bind(input.home.map(|h| h.lon))
     .fetch_one(&mut *tx)
     .await
-    .map_err(|e| map_db_conflict(e, if matches!(&input.city_id, Some(_)) { "city_id" } else { "username" }, "user"))
+    .map_err(|e| map_db_conflict(e, if input.city_id.is_some() { "city_id" } else { "username" }, "user"))
     .map_err(|e| if e.code == "already_exists" { e.with_field("username") } else { e })?;
-    audit::record(&mut tx, Some(&p.user_id), "user.create", "user", &id, input.city_id.as_deref(), serde_json::json!({"role": input.role.as_str()})).await?;
-    let resp = idempotency::respond(&mut tx, key.as_ref(), StatusCode::CREATED, serde_json::to_value(row.to_out()).expect("serialises")).await?;
+    audit::record(
+        &mut tx,
+        Some(&p.user_id),
+        "user.create",
+        "user",
+        &id,
+        input.city_id.as_deref(),
+        serde_json::json!({"role": input.role.as_str()}),
+    )
+    .await?;
+    let resp =
+        idempotency::respond(&mut tx, key.as_ref(), StatusCode::CREATED, serde_json::to_value(row.to_out()).expect("serialises")).await?;
     tx.commit().await?;
     Ok(resp)
 }
@@ -133,7 +144,8 @@ pub async fn create_team(req: HttpRequest, p: Principal, pool: web::Data<PgPool>
     if let Some(saved) = idempotency::replay(&mut tx, key.as_ref()).await? {
         return Ok(saved);
     }
-    let city_exists: bool = sqlx::query_scalar("select exists(select 1 from city where id = $1)").bind(&input.city_id).fetch_one(&mut *tx).await?;
+    let city_exists: bool =
+        sqlx::query_scalar("select exists(select 1 from city where id = $1)").bind(&input.city_id).fetch_one(&mut *tx).await?;
     if !city_exists {
         return Err(ApiError::unprocessable("unknown_city", "city_id", format!("no city '{}'", input.city_id)));
     }
@@ -154,10 +166,12 @@ pub async fn create_team(req: HttpRequest, p: Principal, pool: web::Data<PgPool>
 #[utoipa::path(get, path = "/api/v1/teams", tag = "people", responses((status = 200, description = "{items: [team]}")))]
 pub async fn list_teams(p: Principal, pool: web::Data<PgPool>) -> Result<HttpResponse, ApiError> {
     let scope = p.scope();
-    let rows: Vec<(String, String, String)> = sqlx::query_as("select id, city_id, name from team where ($1::text is null or city_id = $1) order by id")
-        .bind(&scope.city_id)
-        .fetch_all(pool.get_ref())
-        .await?;
-    let items: Vec<_> = rows.into_iter().map(|(id, city_id, name)| serde_json::json!({"id": id, "city_id": city_id, "name": name})).collect();
+    let rows: Vec<(String, String, String)> =
+        sqlx::query_as("select id, city_id, name from team where ($1::text is null or city_id = $1) order by id")
+            .bind(&scope.city_id)
+            .fetch_all(pool.get_ref())
+            .await?;
+    let items: Vec<_> =
+        rows.into_iter().map(|(id, city_id, name)| serde_json::json!({"id": id, "city_id": city_id, "name": name})).collect();
     Ok(list_response(items, None))
 }

@@ -31,10 +31,10 @@ impl ReportQuery {
                     .with_timezone(&Utc),
             ),
         };
-        if let Some(k) = &self.kind {
-            if !matches!(k.as_str(), "completion" | "intel" | "issue") {
-                return Err(ApiError::bad_request("invalid_query", "kind is completion, intel or issue").with_field("kind"));
-            }
+        if let Some(k) = &self.kind
+            && !matches!(k.as_str(), "completion" | "intel" | "issue")
+        {
+            return Err(ApiError::bad_request("invalid_query", "kind is completion, intel or issue").with_field("kind"));
         }
         let limit = match self.limit {
             None if max > 500 => max,
@@ -73,7 +73,23 @@ pub async fn get(p: Principal, pool: web::Data<PgPool>, path: web::Path<String>)
 pub async fn csv(p: Principal, pool: web::Data<PgPool>, q: web::Query<ReportQuery>) -> Result<HttpResponse, ApiError> {
     let (items, _) = reports::list(pool.get_ref(), &p.scope(), &q.filter(100_000)?).await?;
     let mut w = csv::Writer::from_writer(Vec::new());
-    let header = ["id", "kind", "created_at", "city_id", "territory_id", "directive_id", "rule_id", "task_id", "author_id", "text", "tags", "lat", "lon", "answers", "photo_ids"];
+    let header = [
+        "id",
+        "kind",
+        "created_at",
+        "city_id",
+        "territory_id",
+        "directive_id",
+        "rule_id",
+        "task_id",
+        "author_id",
+        "text",
+        "tags",
+        "lat",
+        "lon",
+        "answers",
+        "photo_ids",
+    ];
     w.write_record(header).map_err(ApiError::internal)?;
     for r in items {
         let (lat, lon) = r.location.map(|l| (l.lat.to_string(), l.lon.to_string())).unwrap_or_default();
@@ -138,18 +154,24 @@ pub struct AnswerIn {
 
 #[utoipa::path(post, path = "/api/v1/escalations/{id}/answer", tag = "feedback", request_body = AnswerIn,
     responses((status = 200, description = "escalation"), (status = 404), (status = 409)))]
-pub async fn answer(p: Principal, pool: web::Data<PgPool>, path: web::Path<String>, JsonBody(body): JsonBody<AnswerIn>) -> Result<HttpResponse, ApiError> {
+pub async fn answer(
+    p: Principal,
+    pool: web::Data<PgPool>,
+    path: web::Path<String>,
+    JsonBody(body): JsonBody<AnswerIn>,
+) -> Result<HttpResponse, ApiError> {
     p.require(&[Role::Admin, Role::HqStrategist, Role::CityManager])?;
     if body.answer.trim().is_empty() || body.answer.len() > 10_000 {
         return Err(ApiError::invalid("answer", "answer must be 1-10000 bytes"));
     }
     let scope = p.scope();
     let mut tx = pool.begin().await?;
-    let row: Option<(String, String)> = sqlx::query_as("select status, city_id from escalation where id = $1 and ($2::text is null or city_id = $2) for update")
-        .bind(path.as_str())
-        .bind(&scope.city_id)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let row: Option<(String, String)> =
+        sqlx::query_as("select status, city_id from escalation where id = $1 and ($2::text is null or city_id = $2) for update")
+            .bind(path.as_str())
+            .bind(&scope.city_id)
+            .fetch_optional(&mut *tx)
+            .await?;
     let (status, city) = row.ok_or_else(|| ApiError::not_found("escalation"))?;
     if status != "open" {
         return Err(ApiError::conflict("invalid_transition", "this escalation is already answered"));

@@ -114,13 +114,15 @@ pub async fn preview(p: Principal, pool: web::Data<PgPool>, path: web::Path<Stri
     let body = &rule.body.0;
     let Resolution { tasks, skipped } = resolve(&mut tx, &body.target, &body.task, body.assignment).await.map_err(ApiError::internal)?;
     let assignees: Vec<String> = tasks.iter().filter_map(|t| t.assignee_id.clone()).collect::<BTreeSet<_>>().into_iter().collect();
-    let open: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>("select assignee_id, count(*) from task where assignee_id = any($1) and status = any($2) group by 1")
-        .bind(&assignees)
-        .bind(&TaskStatus::OPEN[..])
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .collect();
+    let open: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
+        "select assignee_id, count(*) from task where assignee_id = any($1) and status = any($2) group by 1",
+    )
+    .bind(&assignees)
+    .bind(&TaskStatus::OPEN[..])
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .collect();
     tx.rollback().await?;
     let mut by_city: BTreeMap<&str, (usize, BTreeSet<&str>, BTreeSet<&str>)> = BTreeMap::new();
     let mut new_load: BTreeMap<&str, i64> = BTreeMap::new();

@@ -86,20 +86,30 @@ async fn bad_input_gets_a_structured_4xx_and_writes_nothing() {
     assert_error(s, &b, 422, "invalid_geometry", Some("features[0].geometry"));
     let (s, b) = sys.hq(Method::PUT, "/api/v1/cities/atlantis/territories", &admin, Some(fc(square(1.0, 1.0, 2.0, 2.0)))).await;
     assert_error(s, &b, 404, "not_found", None);
-    let (s, b) = sys.hq(Method::PUT, "/api/v1/cities/nowhere", &admin, Some(json!({"name_zh": "x", "name_en": "x", "timezone": "Mars/Olympus"}))).await;
+    let (s, b) = sys
+        .hq(Method::PUT, "/api/v1/cities/nowhere", &admin, Some(json!({"name_zh": "x", "name_en": "x", "timezone": "Mars/Olympus"})))
+        .await;
     assert_error(s, &b, 422, "unknown_timezone", Some("timezone"));
 
     // accounts: out of range, outside every territory, unknown owner -> rejected with their index
-    let (s, b) = sys.hq(Method::POST, "/api/v1/accounts/import", &admin, Some(json!([
-        {"id": "ok-1", "name": "Fine", "lat": 31.5, "lon": 121.2, "attributes": {}},
-        {"id": "bad-1", "name": "Far", "lat": 95.0, "lon": 121.2, "attributes": {}},
-        {"id": "bad-2", "name": "Sea", "lat": 10.0, "lon": 10.0, "attributes": {}},
-        {"id": "bad-3", "name": "Who", "lat": 31.5, "lon": 121.2, "owner_id": "usr_nobody", "attributes": {}},
-        {"id": "bad-4", "name": "Typo", "lat": "31.5", "lon": 121.2, "attributes": {}}
-    ]))).await;
+    let (s, b) = sys
+        .hq(
+            Method::POST,
+            "/api/v1/accounts/import",
+            &admin,
+            Some(json!([
+                {"id": "ok-1", "name": "Fine", "lat": 31.5, "lon": 121.2, "attributes": {}},
+                {"id": "bad-1", "name": "Far", "lat": 95.0, "lon": 121.2, "attributes": {}},
+                {"id": "bad-2", "name": "Sea", "lat": 10.0, "lon": 10.0, "attributes": {}},
+                {"id": "bad-3", "name": "Who", "lat": 31.5, "lon": 121.2, "owner_id": "usr_nobody", "attributes": {}},
+                {"id": "bad-4", "name": "Typo", "lat": "31.5", "lon": 121.2, "attributes": {}}
+            ])),
+        )
+        .await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["imported"], 1);
-    let rejected: Vec<(i64, &str)> = b["rejected"].as_array().unwrap().iter().map(|r| (r["index"].as_i64().unwrap(), r["error"]["code"].as_str().unwrap())).collect();
+    let rejected: Vec<(i64, &str)> =
+        b["rejected"].as_array().unwrap().iter().map(|r| (r["index"].as_i64().unwrap(), r["error"]["code"].as_str().unwrap())).collect();
     assert_eq!(rejected, [(1, "out_of_range"), (2, "outside_territories"), (3, "unknown_owner"), (4, "invalid_field")]);
     assert_eq!(b["rejected"][3]["error"]["field"], "lat");
     sqlx::query("delete from account where id = 'ok-1'").execute(&sys.db).await.unwrap();
@@ -113,13 +123,28 @@ async fn bad_input_gets_a_structured_4xx_and_writes_nothing() {
     photo.resize(11 << 20, 0);
     let (s, b) = raw(&sys, Method::POST, format!("{}/api/v1/photos", sys.field.url), &agent.token, photo, "image/jpeg").await;
     assert_error(s, &b, 413, "payload_too_large", None);
-    let (s, b) = raw(&sys, Method::POST, format!("{}/api/v1/photos", sys.field.url), &agent.token, b"GIF89a....".to_vec(), "image/gif").await;
+    let (s, b) =
+        raw(&sys, Method::POST, format!("{}/api/v1/photos", sys.field.url), &agent.token, b"GIF89a....".to_vec(), "image/gif").await;
     assert_error(s, &b, 415, "unsupported_media_type", None);
 
     // field side: bad coordinates, bad report kind, unknown task, bad query
-    let (s, b) = sys.field(Method::POST, "/api/v1/reports", &agent.token, Some(json!({"kind": "intel", "text": "x", "tags": [], "location": {"lat": 31.0, "lon": 200.0}}))).await;
+    let (s, b) = sys
+        .field(
+            Method::POST,
+            "/api/v1/reports",
+            &agent.token,
+            Some(json!({"kind": "intel", "text": "x", "tags": [], "location": {"lat": 31.0, "lon": 200.0}})),
+        )
+        .await;
     assert_error(s, &b, 422, "out_of_range", Some("location.lon"));
-    let (s, b) = sys.field(Method::POST, "/api/v1/reports", &agent.token, Some(json!({"kind": "gossip", "text": "x", "tags": [], "location": {"lat": 31.0, "lon": 121.0}}))).await;
+    let (s, b) = sys
+        .field(
+            Method::POST,
+            "/api/v1/reports",
+            &agent.token,
+            Some(json!({"kind": "gossip", "text": "x", "tags": [], "location": {"lat": 31.0, "lon": 121.0}})),
+        )
+        .await;
     assert_error(s, &b, 422, "invalid_field", Some("kind"));
     let (s, b) = sys.field(Method::POST, "/api/v1/tasks/task_nope/checkin", &agent.token, Some(json!({"lat": 31.0, "lon": 121.0}))).await;
     assert_error(s, &b, 404, "not_found", None);
@@ -130,7 +155,14 @@ async fn bad_input_gets_a_structured_4xx_and_writes_nothing() {
     // users: bad role, short password
     let (s, b) = sys.hq(Method::POST, "/api/v1/users", &admin, Some(json!({"username": "x1", "password": "p", "display_name": "x", "role": "agent", "city_id": "shanghai", "team_id": "shanghai-west"}))).await;
     assert_error(s, &b, 422, "invalid_field", Some("password"));
-    let (s, b) = sys.hq(Method::POST, "/api/v1/users", &admin, Some(json!({"username": "x1", "password": "password-1", "display_name": "x", "role": "emperor"}))).await;
+    let (s, b) = sys
+        .hq(
+            Method::POST,
+            "/api/v1/users",
+            &admin,
+            Some(json!({"username": "x1", "password": "password-1", "display_name": "x", "role": "emperor"})),
+        )
+        .await;
     assert_error(s, &b, 422, "invalid_field", Some("role"));
 
     assert_eq!(footprint(&sys).await, before, "nothing was written by any bad request");

@@ -48,7 +48,8 @@ async fn a_delivery_worker_killed_between_read_and_ack_loses_and_doubles_nothing
     }
     let d = sys.wait_counts(&id, &[("queued", 0), ("delivered", 20)]).await;
     assert_eq!(d["by_city"].as_array().unwrap().len(), 1);
-    let delivered_at_changes = sys.count(&format!("select count(distinct delivered_at) from task where directive_id = '{id}' and delivered_at is not null")).await;
+    let delivered_at_changes =
+        sys.count(&format!("select count(distinct delivered_at) from task where directive_id = '{id}' and delivered_at is not null")).await;
     assert!(delivered_at_changes >= 1);
     field.stop().await;
     sys.stop().await;
@@ -62,7 +63,8 @@ async fn outbox_rows_relayed_twice_do_not_double_anything() {
     let sys = System::start_with(false, false).await;
     let world = world(&sys).await;
     accounts(&sys, &world, 4).await;
-    let (s, d) = sys.hq(Method::POST, "/api/v1/directives", &world.strategist, Some(directive(Some("category == 'restaurant'"), &[]))).await;
+    let (s, d) =
+        sys.hq(Method::POST, "/api/v1/directives", &world.strategist, Some(directive(Some("category == 'restaurant'"), &[]))).await;
     assert_eq!(s, 202, "{d}");
     let id = d["id"].as_str().unwrap().to_string();
     dispatcher::materialise::materialise_next(&sys.db, 3).await.unwrap().expect("a pending directive");
@@ -73,7 +75,8 @@ async fn outbox_rows_relayed_twice_do_not_double_anything() {
     let shared = Shared::connect(sys.settings.clone()).await.unwrap();
     // a relay that dies after XADD and before its DELETE commits: the rows reach Redis and stay
     // in the outbox; the next relay round sends the very same rows (same outbox ids) again
-    let rows: Vec<(i64, String, String)> = sqlx::query_as("select id, stream, payload::text from outbox order by id").fetch_all(&sys.db).await.unwrap();
+    let rows: Vec<(i64, String, String)> =
+        sqlx::query_as("select id, stream, payload::text from outbox order by id").fetch_all(&sys.db).await.unwrap();
     assert!(rows.len() >= 4, "tasks.created per city in chunks of 3, plus nothing else yet: {}", rows.len());
     let entries: Vec<(String, i64, String)> = rows.iter().map(|(id, s, p)| (shared.keys.resolve(s), *id, p.clone())).collect();
     let mut conn = shared.redis.clone();
@@ -87,7 +90,8 @@ async fn outbox_rows_relayed_twice_do_not_double_anything() {
     sys.wait_count(&format!("select count(*) from task where directive_id = '{id}' and status = 'delivered'"), 8).await;
     // the delivery transitions wait in the outbox (no dispatcher runs): send them twice as well
     sys.wait_count("select count(*) from outbox", 4).await;
-    let rows: Vec<(i64, String, String)> = sqlx::query_as("select id, stream, payload::text from outbox order by id").fetch_all(&sys.db).await.unwrap();
+    let rows: Vec<(i64, String, String)> =
+        sqlx::query_as("select id, stream, payload::text from outbox order by id").fetch_all(&sys.db).await.unwrap();
     assert!(rows.iter().all(|r| r.1 == "feedback"));
     let entries: Vec<(String, i64, String)> = rows.iter().map(|(id, s, p)| (shared.keys.resolve(s), *id, p.clone())).collect();
     streams::xadd_many(&mut conn, &entries).await.unwrap();
@@ -118,7 +122,10 @@ async fn a_completion_retried_with_its_key_stores_one_report_and_a_reused_key_is
     let answers = json!({"answers": {"signed": true}, "note": "done"});
     let path = format!("/api/v1/tasks/{tid}/complete");
     // the phone retries (e.g. the first answer was lost on the network), concurrently too
-    let (a, b) = tokio::join!(sys.field_idem(&path, &agent.token, answers.clone(), "phone-key-1"), sys.field_idem(&path, &agent.token, answers.clone(), "phone-key-1"));
+    let (a, b) = tokio::join!(
+        sys.field_idem(&path, &agent.token, answers.clone(), "phone-key-1"),
+        sys.field_idem(&path, &agent.token, answers.clone(), "phone-key-1")
+    );
     let c = sys.field_idem(&path, &agent.token, answers.clone(), "phone-key-1").await;
     assert_eq!((a.0, b.0, c.0), (200, 200, 200));
     assert_eq!(a.1, c.1, "the stored first answer is replayed");
@@ -170,7 +177,11 @@ async fn a_dispatcher_dying_mid_fan_out_is_taken_over_without_losing_or_doubling
 
     assert_eq!(sys.count(&format!("select count(*) from task where directive_id = '{id}'")).await, 20);
     assert_eq!(sys.count(&format!("select count(distinct account_id) from task where directive_id = '{id}'")).await, 20);
-    assert_eq!(sys.count(&format!("select coalesce(sum(n), 0)::bigint from directive_count where directive_id = '{id}' and status = 'queued'")).await, 20);
+    assert_eq!(
+        sys.count(&format!("select coalesce(sum(n), 0)::bigint from directive_count where directive_id = '{id}' and status = 'queued'"))
+            .await,
+        20
+    );
     let status: String = sqlx::query_scalar("select status from directive where id = $1").bind(&id).fetch_one(&sys.db).await.unwrap();
     assert_eq!(status, "dispatched");
     // relayed and delivered: every task once

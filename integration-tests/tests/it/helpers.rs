@@ -45,7 +45,8 @@ pub async fn settings() -> Settings {
 }
 
 pub async fn start_field(settings: &Settings, delivery: bool) -> Service {
-    let (port, stop, handle) = city_agent_api::build_with(settings.clone(), city_agent_api::Options { delivery }).await.expect("city-agent-api starts").spawn();
+    let (port, stop, handle) =
+        city_agent_api::build_with(settings.clone(), city_agent_api::Options { delivery }).await.expect("city-agent-api starts").spawn();
     Service { url: format!("http://127.0.0.1:{port}"), stop, handle }
 }
 
@@ -123,7 +124,14 @@ impl System {
     }
 }
 
-pub async fn call(http: &reqwest::Client, method: reqwest::Method, url: &str, token: &str, body: Option<Value>, key: Option<&str>) -> (u16, Value) {
+pub async fn call(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    token: &str,
+    body: Option<Value>,
+    key: Option<&str>,
+) -> (u16, Value) {
     let mut req = http.request(method, url);
     if !token.is_empty() {
         req = req.bearer_auth(token);
@@ -141,7 +149,15 @@ pub async fn call(http: &reqwest::Client, method: reqwest::Method, url: &str, to
 }
 
 pub async fn login(http: &reqwest::Client, base: &str, user: &str, password: &str) -> String {
-    let (status, body) = call(http, reqwest::Method::POST, &format!("{base}/api/v1/auth/login"), "", Some(json!({"username": user, "password": password})), None).await;
+    let (status, body) = call(
+        http,
+        reqwest::Method::POST,
+        &format!("{base}/api/v1/auth/login"),
+        "",
+        Some(json!({"username": user, "password": password})),
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "login {user}: {body}");
     body["token"].as_str().unwrap().to_string()
 }
@@ -178,7 +194,14 @@ pub async fn world(sys: &System) -> World {
     let mut agents = Vec::new();
     let mut managers = Vec::new();
     for (city, lon, lat) in CITIES {
-        let (s, b) = sys.hq(Method::PUT, &format!("/api/v1/cities/{city}"), &admin, Some(json!({"name_zh": city, "name_en": city, "timezone": "Asia/Shanghai"}))).await;
+        let (s, b) = sys
+            .hq(
+                Method::PUT,
+                &format!("/api/v1/cities/{city}"),
+                &admin,
+                Some(json!({"name_zh": city, "name_en": city, "timezone": "Asia/Shanghai"})),
+            )
+            .await;
         assert_eq!(s, 200, "{b}");
         let mut features = Vec::new();
         for (half, lon0) in [("west", lon), ("east", lon + 0.5)] {
@@ -195,10 +218,24 @@ pub async fn world(sys: &System) -> World {
                 agents.push(Agent { id: b["id"].as_str().unwrap().into(), username, city: city.into(), team: team.clone(), token });
             }
         }
-        let (s, b) = sys.hq(Method::PUT, &format!("/api/v1/cities/{city}/territories"), &admin, Some(json!({"type": "FeatureCollection", "features": features}))).await;
+        let (s, b) = sys
+            .hq(
+                Method::PUT,
+                &format!("/api/v1/cities/{city}/territories"),
+                &admin,
+                Some(json!({"type": "FeatureCollection", "features": features})),
+            )
+            .await;
         assert_eq!(s, 200, "{b}");
         let manager = format!("{city}-manager");
-        let (s, b) = sys.hq(Method::POST, "/api/v1/users", &admin, Some(json!({"username": manager, "password": PASSWORD, "display_name": manager, "role": "city_manager", "city_id": city}))).await;
+        let (s, b) = sys
+            .hq(
+                Method::POST,
+                "/api/v1/users",
+                &admin,
+                Some(json!({"username": manager, "password": PASSWORD, "display_name": manager, "role": "city_manager", "city_id": city})),
+            )
+            .await;
         assert_eq!(s, 201, "{b}");
         managers.push((city.to_string(), login(&sys.http, &sys.field.url, &manager, PASSWORD).await));
     }
@@ -206,7 +243,14 @@ pub async fn world(sys: &System) -> World {
         let sys = &sys;
         let admin = admin.clone();
         async move {
-            let (s, b) = sys.hq(Method::POST, "/api/v1/users", &admin, Some(json!({"username": role, "password": PASSWORD, "display_name": role, "role": role}))).await;
+            let (s, b) = sys
+                .hq(
+                    Method::POST,
+                    "/api/v1/users",
+                    &admin,
+                    Some(json!({"username": role, "password": PASSWORD, "display_name": role, "role": role})),
+                )
+                .await;
             assert_eq!(s, 201, "{b}");
             login(&sys.http, &sys.hq.url, role, PASSWORD).await
         }

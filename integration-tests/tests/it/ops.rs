@@ -26,11 +26,25 @@ async fn each_service_serves_health_metrics_and_its_openapi_document() {
         assert!(!html.contains("cdn") && !html.contains("unpkg"), "Swagger UI is served locally");
     }
     let (_, hq_doc) = call(&sys.http, Method::GET, &format!("{}/api-docs/openapi.json", sys.hq.url), "", None, None).await;
-    for p in ["/api/v1/directives", "/api/v1/directives/{id}/cancel", "/api/v1/accounts/import", "/api/v1/cities/{city_id}/territories", "/api/v1/reports.csv", "/api/v1/auth/login"] {
+    for p in [
+        "/api/v1/directives",
+        "/api/v1/directives/{id}/cancel",
+        "/api/v1/accounts/import",
+        "/api/v1/cities/{city_id}/territories",
+        "/api/v1/reports.csv",
+        "/api/v1/auth/login",
+    ] {
         assert!(hq_doc["paths"].get(p).is_some(), "hq-console documents {p}");
     }
     let (_, field_doc) = call(&sys.http, Method::GET, &format!("{}/api-docs/openapi.json", sys.field.url), "", None, None).await;
-    for p in ["/api/v1/tasks", "/api/v1/tasks/{id}/checkin", "/api/v1/tasks/{id}/complete", "/api/v1/reports", "/api/v1/photos", "/api/v1/stream"] {
+    for p in [
+        "/api/v1/tasks",
+        "/api/v1/tasks/{id}/checkin",
+        "/api/v1/tasks/{id}/complete",
+        "/api/v1/reports",
+        "/api/v1/photos",
+        "/api/v1/stream",
+    ] {
         assert!(field_doc["paths"].get(p).is_some(), "city-agent-api documents {p}");
     }
     // a token from one service is accepted by the other
@@ -50,7 +64,8 @@ async fn each_service_serves_health_metrics_and_its_openapi_document() {
 async fn migrations_apply_once_and_the_bootstrap_admin_is_made_only_on_an_empty_user_table() {
     let settings = settings().await;
     // three services starting at once against one database
-    let (a, b, c) = tokio::join!(hq_console::build(settings.clone()), city_agent_api::build(settings.clone()), dispatcher::build(settings.clone()));
+    let (a, b, c) =
+        tokio::join!(hq_console::build(settings.clone()), city_agent_api::build(settings.clone()), dispatcher::build(settings.clone()));
     let (a, b, c) = (a.unwrap().spawn(), b.unwrap().spawn(), c.unwrap().spawn());
     let db = fieldops_core::platform::db::connect(&settings.database).await.unwrap();
     let applied: i64 = sqlx::query_scalar("select count(*) from _sqlx_migrations").fetch_one(&db).await.unwrap();
@@ -89,7 +104,14 @@ async fn the_janitor_deletes_bookkeeping_past_its_retention_and_keeps_the_rest()
     let world = world(&sys).await;
     // bookkeeping appears: an idempotent report and the feedback consumer's de-duplication rows
     let agent = world.agent("shanghai-west-agent1");
-    let (s, _) = sys.field_idem("/api/v1/reports", &agent.token, json!({"kind": "intel", "text": "x", "tags": [], "location": {"lat": 31.2, "lon": 121.2}}), "k1").await;
+    let (s, _) = sys
+        .field_idem(
+            "/api/v1/reports",
+            &agent.token,
+            json!({"kind": "intel", "text": "x", "tags": [], "location": {"lat": 31.2, "lon": 121.2}}),
+            "k1",
+        )
+        .await;
     assert_eq!(s, 201);
     sys.wait_count("select count(*) from processed_message", 1).await;
     assert_eq!(sys.count("select count(*) from idempotency_key").await, 1);

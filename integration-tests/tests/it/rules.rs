@@ -33,11 +33,36 @@ async fn rules_are_checked_when_saved_with_the_position_of_the_problem() {
         (rule(manual.clone(), Some("categry == 'restaurant'")), "unknown_attribute", "target.accounts", Some(0)),
         (rule(manual.clone(), Some("gmv_30d > 5 && colour == 'red'")), "unknown_attribute", "target.accounts", Some(15)),
         (rule(manual.clone(), Some("category > 5")), "type_error", "target.accounts", None),
-        (rule(json!({"kind": "cron", "cron": "30 9 * * Mon-Fri", "timezone": "Asia/Shanghai"}), None), "invalid_schedule", "trigger.cron", None),
-        (rule(json!({"kind": "cron", "cron": "0 30 9 * * Mon-Fri", "timezone": "Asia/Atlantis"}), None), "invalid_schedule", "trigger.timezone", None),
-        (rule(json!({"kind": "report", "filter": "kind == 'intel' && mood == 'sad'", "threshold": 3, "window": "24h"}), None), "unknown_attribute", "trigger.filter", Some(19)),
-        (rule(json!({"kind": "report", "filter": "kind == 'intel'", "threshold": 0, "window": "24h"}), None), "invalid_field", "trigger.threshold", None),
-        (rule(json!({"kind": "report", "filter": "kind == 'intel'", "threshold": 3, "window": "a day"}), None), "invalid_field", "trigger.window", None),
+        (
+            rule(json!({"kind": "cron", "cron": "30 9 * * Mon-Fri", "timezone": "Asia/Shanghai"}), None),
+            "invalid_schedule",
+            "trigger.cron",
+            None,
+        ),
+        (
+            rule(json!({"kind": "cron", "cron": "0 30 9 * * Mon-Fri", "timezone": "Asia/Atlantis"}), None),
+            "invalid_schedule",
+            "trigger.timezone",
+            None,
+        ),
+        (
+            rule(json!({"kind": "report", "filter": "kind == 'intel' && mood == 'sad'", "threshold": 3, "window": "24h"}), None),
+            "unknown_attribute",
+            "trigger.filter",
+            Some(19),
+        ),
+        (
+            rule(json!({"kind": "report", "filter": "kind == 'intel'", "threshold": 0, "window": "24h"}), None),
+            "invalid_field",
+            "trigger.threshold",
+            None,
+        ),
+        (
+            rule(json!({"kind": "report", "filter": "kind == 'intel'", "threshold": 3, "window": "a day"}), None),
+            "invalid_field",
+            "trigger.window",
+            None,
+        ),
         (rule(json!({"kind": "sometimes"}), None), "invalid_field", "trigger.kind", None),
     ];
     for (body, code, field, position) in cases {
@@ -53,7 +78,15 @@ async fn rules_are_checked_when_saved_with_the_position_of_the_problem() {
     assert_eq!((s, e["error"]["code"].as_str()), (422, Some("unknown_placeholder")));
     assert_eq!(sys.count("select count(*) from rule").await, 0, "nothing saved");
 
-    let r = create_rule(&sys, t, rule(json!({"kind": "cron", "cron": "0 0 9 * * Mon", "timezone": "Asia/Shanghai"}), Some("category == 'restaurant' && gmv_30d >= 0"))).await;
+    let r = create_rule(
+        &sys,
+        t,
+        rule(
+            json!({"kind": "cron", "cron": "0 0 9 * * Mon", "timezone": "Asia/Shanghai"}),
+            Some("category == 'restaurant' && gmv_30d >= 0"),
+        ),
+    )
+    .await;
     assert_eq!((r["version"].as_i64(), r["enabled"].as_bool()), (Some(1), Some(true)));
     let next = r["next_occurrences"].as_array().unwrap();
     assert_eq!(next.len(), 5);
@@ -91,11 +124,20 @@ async fn editing_makes_a_version_and_every_save_toggle_fire_and_cancel_is_audite
     assert_eq!(s, 200);
     let versions = sys.count(&format!("select count(*) from rule_version where rule_id = '{id}'")).await;
     assert_eq!(versions, 3);
-    let actions: Vec<String> = sqlx::query_scalar("select action from audit_event where object_id in ($1, $2) order by id").bind(&id).bind(&did).fetch_all(&sys.db).await.unwrap();
+    let actions: Vec<String> = sqlx::query_scalar("select action from audit_event where object_id in ($1, $2) order by id")
+        .bind(&id)
+        .bind(&did)
+        .fetch_all(&sys.db)
+        .await
+        .unwrap();
     for a in ["rule.create", "rule.update", "rule.disable", "rule.enable", "rule.fire", "directive.cancel"] {
         assert!(actions.iter().any(|x| x == a), "{a} audited: {actions:?}");
     }
-    let who: Vec<Option<String>> = sqlx::query_scalar("select actor_id from audit_event where object_id = $1 and action like 'rule.%'").bind(&id).fetch_all(&sys.db).await.unwrap();
+    let who: Vec<Option<String>> = sqlx::query_scalar("select actor_id from audit_event where object_id = $1 and action like 'rule.%'")
+        .bind(&id)
+        .fetch_all(&sys.db)
+        .await
+        .unwrap();
     assert!(who.iter().all(|w| w.is_some()), "every rule action names who");
     sys.stop().await;
 }
@@ -124,10 +166,13 @@ async fn a_preview_changes_nothing_and_matches_what_firing_produces() {
     assert_eq!(footprint(&sys).await, before, "a preview writes nothing");
     // restaurants are the even i of 0..6 with gmv 1000*i >= 2000: i = 2, 4 -> 2 per team, 4 teams
     assert_eq!(p["tasks"], 8);
-    assert_eq!(p["by_city"], json!([
-        {"city_id": "hangzhou", "tasks": 4, "agents": 2, "territories": 2, "pool": 0},
-        {"city_id": "shanghai", "tasks": 4, "agents": 2, "territories": 2, "pool": 0}
-    ]));
+    assert_eq!(
+        p["by_city"],
+        json!([
+            {"city_id": "hangzhou", "tasks": 4, "agents": 2, "territories": 2, "pool": 0},
+            {"city_id": "shanghai", "tasks": 4, "agents": 2, "territories": 2, "pool": 0}
+        ])
+    );
     assert_eq!(p["load"].as_array().unwrap().len(), 4);
     assert!(p["load"].as_array().unwrap().iter().all(|l| l["new"] == 2 && l["open"] == 0), "{}", p["load"]);
     let title = p["sample"][0]["title"].as_str().unwrap();
@@ -136,7 +181,12 @@ async fn a_preview_changes_nothing_and_matches_what_firing_produces() {
     let (_, d) = sys.hq(Method::POST, &format!("/api/v1/rules/{id}/fire"), &t, None).await;
     let did = d["id"].as_str().unwrap();
     sys.wait_count(&format!("select count(*) from task where directive_id = '{did}'"), 8).await;
-    let by_city: Vec<(String, i64, i64)> = sqlx::query_as("select city_id, count(*), count(distinct assignee_id) from task where directive_id = $1 group by 1 order by 1").bind(did).fetch_all(&sys.db).await.unwrap();
+    let by_city: Vec<(String, i64, i64)> =
+        sqlx::query_as("select city_id, count(*), count(distinct assignee_id) from task where directive_id = $1 group by 1 order by 1")
+            .bind(did)
+            .fetch_all(&sys.db)
+            .await
+            .unwrap();
     assert_eq!(by_city, [("hangzhou".to_string(), 4, 2), ("shanghai".to_string(), 4, 2)]);
     // with the load now open, the preview reports it
     let (_, p2) = sys.hq(Method::POST, &format!("/api/v1/rules/{id}/preview"), &world.coo, None).await;
@@ -167,20 +217,40 @@ async fn cron_rules_fire_each_local_occurrence_once_across_both_dst_changes() {
     let fall = create_rule(&sys, &t, ny("0 30 1 * * *")).await["id"].as_str().unwrap().to_string();
 
     // spring forward, 2026-03-08: local 02:30 does not exist
-    sqlx::query("update rule set cron_next_at = $2 where id = $1").bind(&spring).bind(utc(2026, 3, 6, 12, 0)).execute(&sys.db).await.unwrap();
+    sqlx::query("update rule set cron_next_at = $2 where id = $1")
+        .bind(&spring)
+        .bind(utc(2026, 3, 6, 12, 0))
+        .execute(&sys.db)
+        .await
+        .unwrap();
     sqlx::query("update rule set cron_next_at = null where id = $1").bind(&fall).execute(&sys.db).await.unwrap();
     run_clock(&sys, utc(2026, 3, 6, 12, 0), utc(2026, 3, 10, 12, 0)).await;
-    let spring_days: Vec<String> = sqlx::query_scalar("select firing_key from rule_firing where rule_id = $1 and status = 'fired' order by occurrence_at").bind(&spring).fetch_all(&sys.db).await.unwrap();
+    let spring_days: Vec<String> =
+        sqlx::query_scalar("select firing_key from rule_firing where rule_id = $1 and status = 'fired' order by occurrence_at")
+            .bind(&spring)
+            .fetch_all(&sys.db)
+            .await
+            .unwrap();
     assert_eq!(spring_days.len(), 4, "one firing per day, none doubled: {spring_days:?}");
     let dates: std::collections::BTreeSet<String> = spring_days.iter().map(|k| k[5..15].to_string()).collect();
     assert_eq!(dates.len(), 4, "{spring_days:?}");
     assert_eq!(sys.count(&format!("select count(*) from directive where rule_id = '{spring}'")).await, 4);
 
     // fall back, 2026-11-01: local 01:30 happens twice
-    sqlx::query("update rule set cron_next_at = $2 where id = $1").bind(&fall).bind(utc(2026, 10, 30, 12, 0)).execute(&sys.db).await.unwrap();
+    sqlx::query("update rule set cron_next_at = $2 where id = $1")
+        .bind(&fall)
+        .bind(utc(2026, 10, 30, 12, 0))
+        .execute(&sys.db)
+        .await
+        .unwrap();
     sqlx::query("update rule set cron_next_at = null where id = $1").bind(&spring).execute(&sys.db).await.unwrap();
     run_clock(&sys, utc(2026, 10, 30, 12, 0), utc(2026, 11, 3, 12, 0)).await;
-    let fired: Vec<(String, DateTime<Utc>)> = sqlx::query_as("select firing_key, occurrence_at from rule_firing where rule_id = $1 order by occurrence_at").bind(&fall).fetch_all(&sys.db).await.unwrap();
+    let fired: Vec<(String, DateTime<Utc>)> =
+        sqlx::query_as("select firing_key, occurrence_at from rule_firing where rule_id = $1 order by occurrence_at")
+            .bind(&fall)
+            .fetch_all(&sys.db)
+            .await
+            .unwrap();
     let keys: Vec<&str> = fired.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(keys, ["cron:2026-10-31T01:30:00", "cron:2026-11-01T01:30:00", "cron:2026-11-02T01:30:00", "cron:2026-11-03T01:30:00"]);
     assert_eq!(fired[1].1, utc(2026, 11, 1, 5, 30), "the first 01:30 (EDT) fires, the repeated one (EST) does not");
@@ -210,7 +280,13 @@ async fn racing_dispatchers_make_one_directive_per_occurrence_and_missed_ones_ar
     // catch-up window fire, older ones are recorded as skipped
     let restart = utc(2026, 12, 1, 15, 10);
     dispatcher::scheduler::fire_due(&sys.db, restart, chrono::Duration::minutes(15)).await.unwrap();
-    let after: Vec<(String, String)> = sqlx::query_as("select firing_key, status from rule_firing where rule_id = $1 and occurrence_at > $2 order by occurrence_at").bind(&id).bind(utc(2026, 12, 1, 9, 30)).fetch_all(&sys.db).await.unwrap();
+    let after: Vec<(String, String)> =
+        sqlx::query_as("select firing_key, status from rule_firing where rule_id = $1 and occurrence_at > $2 order by occurrence_at")
+            .bind(&id)
+            .bind(utc(2026, 12, 1, 9, 30))
+            .fetch_all(&sys.db)
+            .await
+            .unwrap();
     let statuses: Vec<&str> = after.iter().map(|(_, s)| s.as_str()).collect();
     assert_eq!(statuses, ["skipped", "skipped", "skipped", "skipped", "skipped", "fired"], "{after:?}");
     assert_eq!(sys.count(&format!("select count(*) from directive where rule_id = '{id}'")).await, 11);
@@ -218,7 +294,14 @@ async fn racing_dispatchers_make_one_directive_per_occurrence_and_missed_ones_ar
 }
 
 async fn intel(sys: &System, agent: &Agent, lat: f64, lon: f64, tags: Value) {
-    let (s, r) = sys.field(Method::POST, "/api/v1/reports", &agent.token, Some(json!({"kind": "intel", "text": "Competitor A pays 20% subsidy", "tags": tags, "location": {"lat": lat, "lon": lon}}))).await;
+    let (s, r) = sys
+        .field(
+            Method::POST,
+            "/api/v1/reports",
+            &agent.token,
+            Some(json!({"kind": "intel", "text": "Competitor A pays 20% subsidy", "tags": tags, "location": {"lat": lat, "lon": lon}})),
+        )
+        .await;
     assert_eq!(s, 201, "{r}");
 }
 
@@ -227,7 +310,10 @@ async fn three_competitor_reports_in_a_district_within_a_day_fire_one_counter_vi
     let sys = System::start().await;
     let world = world(&sys).await;
     accounts(&sys, &world, 4).await;
-    let mut body = rule(json!({"kind": "report", "filter": "kind == 'intel' && 'competitor_subsidy' in tags", "threshold": 3, "window": "24h", "group_by": "territory"}), Some("gmv_30d >= 2000"));
+    let mut body = rule(
+        json!({"kind": "report", "filter": "kind == 'intel' && 'competitor_subsidy' in tags", "threshold": 3, "window": "24h", "group_by": "territory"}),
+        Some("gmv_30d >= 2000"),
+    );
     body["task"]["priority"] = json!("urgent");
     body["task"]["title"] = json!("Counter-visit {{account.name}}");
     let r = create_rule(&sys, &world.strategist, body).await;
@@ -250,7 +336,8 @@ async fn three_competitor_reports_in_a_district_within_a_day_fire_one_counter_vi
     assert_eq!(target["territories"], json!(["shanghai-east-t"]));
     let did: String = sqlx::query_scalar("select id from directive where rule_id = $1").bind(&id).fetch_one(&sys.db).await.unwrap();
     sys.wait_count(&format!("select count(*) from task where directive_id = '{did}'"), 2).await;
-    let titles: Vec<String> = sqlx::query_scalar("select title from task where directive_id = $1 order by title").bind(&did).fetch_all(&sys.db).await.unwrap();
+    let titles: Vec<String> =
+        sqlx::query_scalar("select title from task where directive_id = $1 order by title").bind(&did).fetch_all(&sys.db).await.unwrap();
     assert_eq!(titles, ["Counter-visit Shop 2 of shanghai-east", "Counter-visit Shop 3 of shanghai-east"]);
     // more inside the window: no second directive
     for _ in 0..3 {
@@ -259,8 +346,16 @@ async fn three_competitor_reports_in_a_district_within_a_day_fire_one_counter_vi
     sys.wait_count(&format!("select count(*) from rule_report_match where rule_id = '{id}'"), 7).await;
     assert_eq!(sys.count(&count_directives).await, 1);
     // a day later (the earlier matches and the firing move 25 h into the past): three new reports fire again
-    sqlx::query("update rule_report_match set reported_at = reported_at - interval '25 hours' where rule_id = $1").bind(&id).execute(&sys.db).await.unwrap();
-    sqlx::query("update rule_group_state set last_fired_at = last_fired_at - interval '25 hours' where rule_id = $1").bind(&id).execute(&sys.db).await.unwrap();
+    sqlx::query("update rule_report_match set reported_at = reported_at - interval '25 hours' where rule_id = $1")
+        .bind(&id)
+        .execute(&sys.db)
+        .await
+        .unwrap();
+    sqlx::query("update rule_group_state set last_fired_at = last_fired_at - interval '25 hours' where rule_id = $1")
+        .bind(&id)
+        .execute(&sys.db)
+        .await
+        .unwrap();
     for agent in [a, b] {
         intel(&sys, agent, east_lat, east_lon, json!(["competitor_subsidy"])).await;
     }
@@ -293,7 +388,11 @@ async fn each_assignment_policy_picks_the_expected_agent() {
             assert_eq!(s, 202, "{d}");
             let did = d["id"].as_str().unwrap().to_string();
             sys.wait_count(&format!("select count(*) from task where directive_id = '{did}'"), 1).await;
-            sqlx::query_scalar::<_, Option<String>>("select assignee_id from task where directive_id = $1").bind(&did).fetch_one(&sys.db).await.unwrap()
+            sqlx::query_scalar::<_, Option<String>>("select assignee_id from task where directive_id = $1")
+                .bind(&did)
+                .fetch_one(&sys.db)
+                .await
+                .unwrap()
         }
     };
     assert_eq!(assigned("owner").await.as_deref(), Some(a1.id.as_str()), "owner: the account's owner");
@@ -301,7 +400,8 @@ async fn each_assignment_policy_picks_the_expected_agent() {
     assert_eq!(assigned("pool").await, None, "pool: nobody until claimed");
     // agent1 now holds 2 open tasks (owner, nearest went to a2: 1): least_loaded picks agent2? a1 has 1, a2 has 1 -> tie to the smaller id
     let open = |id: &str| {
-        let q = format!("select count(*) from task where assignee_id = '{id}' and status in ('queued','delivered','accepted','checked_in')");
+        let q =
+            format!("select count(*) from task where assignee_id = '{id}' and status in ('queued','delivered','accepted','checked_in')");
         let sys = &sys;
         async move { sys.count(&q).await }
     };

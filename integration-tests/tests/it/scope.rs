@@ -21,7 +21,14 @@ async fn no_role_can_read_another_citys_tasks_accounts_or_reports() {
     let hz_agent = world.agent("hangzhou-west-agent1");
     let hz_task: String = sqlx::query_scalar("select id from task where city_id = 'hangzhou' limit 1").fetch_one(&sys.db).await.unwrap();
     let hz_account = "acc-hangzhou-west-0";
-    let (s, r) = sys.field(Method::POST, "/api/v1/reports", &hz_agent.token, Some(json!({"kind": "intel", "text": "x", "tags": [], "location": {"lat": 30.0, "lon": 119.6}}))).await;
+    let (s, r) = sys
+        .field(
+            Method::POST,
+            "/api/v1/reports",
+            &hz_agent.token,
+            Some(json!({"kind": "intel", "text": "x", "tags": [], "location": {"lat": 30.0, "lon": 119.6}})),
+        )
+        .await;
     assert_eq!(s, 201, "{r}");
     let hz_report = r["id"].as_str().unwrap().to_string();
 
@@ -50,7 +57,8 @@ async fn no_role_can_read_another_citys_tasks_accounts_or_reports() {
     }
     // an agent never sees another agent's task, even in the same team
     let mate = world.agent("shanghai-west-agent2");
-    let mates_task: String = sqlx::query_scalar("select id from task where assignee_id = $1 limit 1").bind(&mate.id).fetch_one(&sys.db).await.unwrap();
+    let mates_task: String =
+        sqlx::query_scalar("select id from task where assignee_id = $1 limit 1").bind(&mate.id).fetch_one(&sys.db).await.unwrap();
     let (s, _) = sys.field(Method::GET, &format!("/api/v1/tasks/{mates_task}"), &sh_agent.token, None).await;
     assert_eq!(s, 404);
     let (s, _) = sys.field(Method::GET, &format!("/api/v1/tasks/{mates_task}"), world.manager("shanghai"), None).await;

@@ -84,15 +84,11 @@ type Closure = fn(&Map<String, Value>) -> bool;
 
 fn filters() -> Vec<(&'static str, &'static str, Closure)> {
     vec![
-        (
-            "simple",
-            "category == 'restaurant' && gmv_30d > 5000 && days_since_visit > 14",
-            |m| {
-                text(m, "category") == Some("restaurant")
-                    && num(m, "gmv_30d").is_some_and(|v| v > 5000.0)
-                    && num(m, "days_since_visit").is_some_and(|v| v > 14.0)
-            },
-        ),
+        ("simple", "category == 'restaurant' && gmv_30d > 5000 && days_since_visit > 14", |m| {
+            text(m, "category") == Some("restaurant")
+                && num(m, "gmv_30d").is_some_and(|v| v > 5000.0)
+                && num(m, "days_since_visit").is_some_and(|v| v > 14.0)
+        }),
         (
             "medium",
             "category in ['restaurant', 'cafe', 'bakery'] && (gmv_30d > 5000 || rating >= 4.5) \
@@ -121,17 +117,13 @@ fn filters() -> Vec<(&'static str, &'static str, Closure)> {
                     && !text(m, "name").is_some_and(|n| n.starts_with("Golden"))
             },
         ),
-        (
-            "macro (cel fallback)",
-            "category == 'restaurant' && gmv_30d > 5000 && tags.exists(t, t.startsWith('late'))",
-            |m| {
-                text(m, "category") == Some("restaurant")
-                    && num(m, "gmv_30d").is_some_and(|v| v > 5000.0)
-                    && m.get("tags")
-                        .and_then(Value::as_array)
-                        .is_some_and(|a| a.iter().any(|t| t.as_str().is_some_and(|t| t.starts_with("late"))))
-            },
-        ),
+        ("macro (cel fallback)", "category == 'restaurant' && gmv_30d > 5000 && tags.exists(t, t.startsWith('late'))", |m| {
+            text(m, "category") == Some("restaurant")
+                && num(m, "gmv_30d").is_some_and(|v| v > 5000.0)
+                && m.get("tags")
+                    .and_then(Value::as_array)
+                    .is_some_and(|a| a.iter().any(|t| t.as_str().is_some_and(|t| t.starts_with("late"))))
+        }),
     ]
 }
 

@@ -324,12 +324,7 @@ fn account() -> impl Strategy<Value = Account> {
         proptest::option::weighted(0.85, 0i64..60),
         proptest::option::weighted(0.85, (0u32..=50).prop_map(|x| x as f64 / 10.0)),
     )
-        .prop_map(|(category, gmv_30d, days_since_visit, rating)| Account {
-            category,
-            gmv_30d,
-            days_since_visit,
-            rating,
-        })
+        .prop_map(|(category, gmv_30d, days_since_visit, rating)| Account { category, gmv_30d, days_since_visit, rating })
 }
 
 fn cmp_op() -> impl Strategy<Value = Cmp> {
@@ -338,8 +333,12 @@ fn cmp_op() -> impl Strategy<Value = Cmp> {
 
 fn filter() -> impl Strategy<Value = F> {
     let leaf = prop_oneof![
-        (prop_oneof![Just(Cmp::Eq), Just(Cmp::Ne)], proptest::sample::select(&CATEGORIES[..]))
-            .prop_map(|(op, c)| F::Cmp(Field::Category, op, 0.0, c)),
+        (prop_oneof![Just(Cmp::Eq), Just(Cmp::Ne)], proptest::sample::select(&CATEGORIES[..])).prop_map(|(op, c)| F::Cmp(
+            Field::Category,
+            op,
+            0.0,
+            c
+        )),
         (cmp_op(), prop_oneof![(0i64..10_000).prop_map(|x| x as f64), (0i64..100_000).prop_map(|x| x as f64 / 10.0)])
             .prop_map(|(op, x)| F::Cmp(Field::Gmv, op, x, "")),
         (cmp_op(), 0i64..60).prop_map(|(op, x)| F::Cmp(Field::Days, op, x as f64, "")),

@@ -129,6 +129,19 @@ fn require_holder(p: &Principal, t: &Locked) -> Result<(), ApiError> {
     }
 }
 
+/// Checks an agent's move of the locked task to `to`: false when it is already there (a retry:
+/// answered unchanged), an error when the caller does not hold it or `to` is not reachable.
+fn may_move(p: &Principal, t: &Locked, to: TaskStatus, allowed: &[&str]) -> Result<bool, ApiError> {
+    require_holder(p, t)?;
+    if t.status == to.as_str() {
+        return Ok(false);
+    }
+    if !allowed.contains(&t.status.as_str()) {
+        return Err(invalid_transition(t, to));
+    }
+    Ok(true)
+}
+
 /// Runs a state change with idempotency, then answers the task and publishes the live event.
 async fn change<F>(req: &HttpRequest, p: &Principal, shared: &Shared, id: &str, body: &[u8], f: F) -> Result<HttpResponse, ApiError>
 where
@@ -208,12 +221,8 @@ pub async fn claim(req: HttpRequest, p: Principal, shared: web::Data<Shared>, pa
 pub async fn accept(req: HttpRequest, p: Principal, shared: web::Data<Shared>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let user = p.user_id.clone();
     change(&req, &p, &shared, &path, b"", async |conn, t| {
-        require_holder(&p, t)?;
-        if t.status == "accepted" {
+        if !may_move(&p, t, TaskStatus::Accepted, TaskStatus::Accepted.allowed_from())? {
             return Ok(None);
-        }
-        if !TaskStatus::Accepted.allowed_from().contains(&t.status.as_str()) {
-            return Err(invalid_transition(t, TaskStatus::Accepted));
         }
         set_status(conn, &p, t, TaskStatus::Accepted, json!({})).await?;
         Ok(Some(event(t, "task.updated", "accepted", Some(user.clone()))))
@@ -248,12 +257,8 @@ pub async fn checkin(
     let radius = shared.settings.field.checkin_radius_m;
     let user = p.user_id.clone();
     change(&req, &p, &shared, &path, &body.0, async |conn, t| {
-        require_holder(&p, t)?;
-        if t.status == "checked_in" {
+        if !may_move(&p, t, TaskStatus::CheckedIn, TaskStatus::CheckedIn.allowed_from())? {
             return Ok(None);
-        }
-        if !TaskStatus::CheckedIn.allowed_from().contains(&t.status.as_str()) {
-            return Err(invalid_transition(t, TaskStatus::CheckedIn));
         }
         let distance = t.account_lat.zip(t.account_lon).map(|acc| fieldops_core::geo::distance_m(acc, (input.lat, input.lon)));
         if let Some(d) = distance {
@@ -309,14 +314,13 @@ pub async fn complete(
     }
     let user = p.user_id.clone();
     change(&req, &p, &shared, &path, &body.0, async |conn, t| {
-        require_holder(&p, t)?;
-        if t.status == "completed" {
-            return Ok(None);
+        if t.require_checkin && t.status == "accepted" {
+            require_holder(&p, t)?;
+            return Err(ApiError::conflict("checkin_required", "check in at the account first").with_extra("status", json!(t.status)));
         }
         let allowed: &[&str] = if t.require_checkin { &["checked_in"] } else { TaskStatus::Completed.allowed_from() };
-        if !allowed.contains(&t.status.as_str()) {
-            let e = invalid_transition(t, TaskStatus::Completed);
-            return Err(if t.require_checkin && t.status == "accepted" { ApiError::conflict("checkin_required", "check in at the account first").with_extra("status", json!(t.status)) } else { e });
+        if !may_move(&p, t, TaskStatus::Completed, allowed)? {
+            return Ok(None);
         }
         let mut photos = validate_answers(&t.form.0, &input.answers)?;
         let answer_photo_count = photos.len();
@@ -392,12 +396,8 @@ pub async fn reject(
     }
     let user = p.user_id.clone();
     change(&req, &p, &shared, &path, &body.0, async |conn, t| {
-        require_holder(&p, t)?;
-        if t.status == "rejected" {
+        if !may_move(&p, t, TaskStatus::Rejected, TaskStatus::Rejected.allowed_from())? {
             return Ok(None);
-        }
-        if !TaskStatus::Rejected.allowed_from().contains(&t.status.as_str()) {
-            return Err(invalid_transition(t, TaskStatus::Rejected));
         }
         sqlx::query("update task set reject_reason = $2 where id = $1").bind(&t.id).bind(&input.reason).execute(&mut *conn).await?;
         set_status(conn, &p, t, TaskStatus::Rejected, json!({"reason": input.reason})).await?;
